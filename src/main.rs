@@ -1,0 +1,2 @@
+//! `ctl`: deploy Score specs and watch them roll out.
+fn main() {}
