@@ -1,1 +1,130 @@
-//! cli (placeholder)
+//! The command line as clap sees it: what a user can type, and the help they read.
+//!
+//! Nothing below this layer reads clap types: [`crate::settings::Settings::resolve`] turns
+//! [`GlobalArgs`] into validated settings once, and each command receives its own args struct.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use crate::commands::deploy::DeployArgs;
+pub use crate::commands::server::ServerArgs;
+pub use crate::commands::watch::WatchArgs;
+
+/// Deploy Score workload specs to a platform server and watch them roll out live.
+#[derive(Debug, Parser)]
+#[command(name = "ctl", version, about, long_about = None)]
+#[command(after_help = after_help())]
+pub struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options that apply to every command. They are `global`, so `ctl deploy app.yaml -o json`
+/// works as well as `ctl -o json deploy app.yaml`.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Platform server base URL [default: http://localhost:8081]
+    #[arg(long, global = true, env = "CTL_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
+    /// API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)
+    #[arg(
+        long,
+        global = true,
+        env = "CTL_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub api_key: Option<String>,
+
+    /// Output format: human-readable text, or one JSON object per line on stdout
+    #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// When to use colour
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "CTL_COLOR",
+        default_value_t = ColorChoice::Auto
+    )]
+    pub color: ColorChoice,
+
+    /// More detail: event ids, providers and data; repeat (-vv) for full error chains
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Print only the essential output (event lines or JSON); no banners or notes
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Submit a Score spec to the platform server, and optionally watch it deploy
+    Deploy(DeployArgs),
+    /// Follow an application's events, or one deployment to its end
+    Watch(WatchArgs),
+    /// Run the bundled reference platform server
+    Server(ServerArgs),
+}
+
+/// How results are written to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Timestamped lines with icons, for people.
+    Text,
+    /// One JSON object per line (NDJSON), for scripts.
+    Json,
+}
+
+/// Whether to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal, unless NO_COLOR is set or TERM=dumb.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+fn after_help() -> String {
+    let mut text = crate::exit::ExitStatus::help_table();
+    text.push_str(
+        "\nEnvironment:\n  CTL_SERVER, CTL_API_KEY (or IDP_API_KEY), CTL_COLOR, NO_COLOR\n",
+    );
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from(["ctl", "deploy", "app.yaml", "-w", "-o", "json", "-vv"])
+            .unwrap();
+        assert_eq!(cli.global.output, OutputFormat::Json);
+        assert_eq!(cli.global.verbose, 2);
+    }
+
+    #[test]
+    fn help_lists_every_exit_code() {
+        let help = Cli::command().render_long_help().to_string();
+        for status in crate::exit::ExitStatus::ALL {
+            assert!(help.contains(status.meaning()), "{status:?} missing from --help");
+        }
+    }
+}

@@ -86,3 +86,39 @@ impl From<ExitStatus> for ExitCode {
         ExitCode::from(status.code())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README and docs/exit-codes.md print the table; they must say what the code does.
+    #[test]
+    fn documented_tables_match_the_enum() {
+        for (name, text) in [
+            ("README.md", include_str!("../README.md")),
+            ("docs/exit-codes.md", include_str!("../docs/exit-codes.md")),
+        ] {
+            let rows: Vec<(u8, String)> = text
+                .lines()
+                .filter_map(|l| {
+                    let cells: Vec<&str> = l.trim().trim_matches('|').split('|').collect();
+                    let code = cells.first()?.trim().parse().ok()?;
+                    Some((code, cells.get(1)?.trim().to_owned()))
+                })
+                .collect();
+            let expected: Vec<(u8, String)> = ExitStatus::ALL
+                .iter()
+                .map(|s| (s.code(), s.meaning().to_owned()))
+                .collect();
+            assert_eq!(rows, expected, "{name} exit-code table is stale");
+        }
+    }
+
+    #[test]
+    fn codes_are_distinct() {
+        let mut codes: Vec<u8> = ExitStatus::ALL.iter().map(|s| s.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), ExitStatus::ALL.len());
+    }
+}

@@ -11,6 +11,8 @@
 //! - [`spec`]: Score spec loading and validation, shared by client and server;
 //! - [`event`]: the wire event model, shared by client, server and renderers;
 //! - [`client`]: the HTTP API client and the event-stream watcher;
+//! - [`tracker`]: what the client knows of a deployment (resource states, outcome);
+//! - [`secret`]: API keys that never print themselves;
 //! - [`render`]: how events are shown (text lines, JSON lines, colour);
 //! - [`server`]: the bundled reference platform server (`ctl server`).
 //!
@@ -24,9 +26,11 @@ pub mod error;
 pub mod event;
 pub mod exit;
 pub mod render;
+pub mod secret;
 pub mod server;
 pub mod settings;
 pub mod spec;
+pub mod tracker;
 
 pub use error::Error;
 pub use exit::ExitStatus;

@@ -1,2 +1,11 @@
-//! `ctl`: deploy Score specs and watch them roll out.
-fn main() {}
+//! The `ctl` binary: parse the command line, run it, exit with its status.
+//! Everything else lives in the library (`src/lib.rs` has the map).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = ctl::cli::Cli::parse();
+    ctl::commands::run(cli).into()
+}

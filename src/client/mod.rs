@@ -1,1 +1,376 @@
-//! HTTP client (placeholder)
+//! The HTTP side of the client: talking to a platform server (ours or an innominatus-compatible
+//! one) over its REST API, and opening its event stream.
+//!
+//! - [`ApiClient`]: base URL, API key, submit a spec, read resources and deployments;
+//! - [`watch`]: the event-stream watcher (reconnect, resume, dedupe, idle deadline);
+//! - [`sse`]: the Server-Sent Events parser the watcher feeds;
+//! - [`backoff`]: the reconnection schedule.
+//!
+//! Rules from PROTOCOL.md Part A that shape this module: always send `Accept: application/json`
+//! (or an innominatus server redirects to a login page instead of answering 401); never follow
+//! redirects (a followed redirect turns a POST into a bodiless GET); accept errors as JSON or as
+//! plain text; check `Content-Type` before trusting a body (unknown paths answer an HTML page).
+
+pub mod backoff;
+pub mod sse;
+pub mod watch;
+
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::secret::Secret;
+use crate::spec::Spec;
+
+/// How long to wait for a TCP connection before calling the server unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Whole-request limit for ordinary (non-streaming) calls.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Error bodies longer than this are cut: a message is a sentence, not a page.
+const MAX_ERROR_BODY: usize = 4096;
+
+/// A client for one platform server.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+    api_key: Option<Secret>,
+}
+
+/// The server's answer to a submitted spec.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct Submission {
+    /// The application name.
+    #[serde(default)]
+    pub name: String,
+    /// `accepted` (our server), `success` (innominatus) or `failed` (innominatus: a
+    /// spec-embedded workflow failed during the POST).
+    #[serde(default)]
+    pub status: String,
+    /// The server's message.
+    #[serde(default)]
+    pub message: String,
+    /// The deployment id (our server only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<String>,
+    /// Error texts of a failed submission (innominatus `errors`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+impl Submission {
+    /// Whether the server says the deployment already failed during the POST.
+    pub fn failed(&self) -> bool {
+        self.status == "failed"
+    }
+}
+
+/// One resource as `GET /api/resources?app=` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ResourceRecord {
+    /// Resource name within the app.
+    pub resource_name: String,
+    /// Resource type.
+    #[serde(default)]
+    pub resource_type: String,
+    /// `requested`, `provisioning`, `active` or `failed`.
+    #[serde(default)]
+    pub state: String,
+    /// Failure text, when the server gives one.
+    #[serde(default, alias = "error_message")]
+    pub error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ResourcesAnswer {
+    #[serde(default)]
+    resources: Option<Vec<ResourceRecord>>,
+}
+
+impl ApiClient {
+    /// A client for `base` (already normalised, see [`crate::settings::normalize_server`]).
+    pub fn new(base: &str, api_key: Option<Secret>) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("ctl/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
+        Ok(ApiClient {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            api_key,
+        })
+    }
+
+    /// The server base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// A request with the headers every call carries.
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header(ACCEPT, "application/json");
+        if let Some(key) = &self.api_key {
+            // Marked sensitive so that no debug print of the request can show it.
+            if let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", key.expose())) {
+                value.set_sensitive(true);
+                req = req.header(AUTHORIZATION, value);
+            }
+        }
+        req
+    }
+
+    fn unreachable(&self, source: reqwest::Error) -> Error {
+        Error::Unreachable {
+            url: self.base.clone(),
+            source,
+        }
+    }
+
+    /// Submits a spec (`POST /api/applications`). `idempotency_key` makes a retry of the same
+    /// submission safe on servers that support it (ours); others ignore the header.
+    pub async fn submit(&self, spec: &Spec, idempotency_key: &str) -> Result<Submission, Error> {
+        let resp = self
+            .request(Method::POST, "/api/applications")
+            .header(CONTENT_TYPE, "application/yaml")
+            .header("Idempotency-Key", idempotency_key)
+            .timeout(REQUEST_TIMEOUT)
+            .body(spec.source.clone())
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return json_body(resp).await;
+        }
+        if status == StatusCode::INTERNAL_SERVER_ERROR && is_json(&resp) {
+            // innominatus reports a failed spec-embedded workflow as 500 with
+            // `"status":"failed"`: a failed deployment, not a server fault (PROTOCOL.md A.2).
+            let text = resp.text().await.map_err(|e| self.transport_error(e))?;
+            if let Ok(sub) = serde_json::from_str::<Submission>(&text) {
+                if sub.failed() {
+                    return Ok(sub);
+                }
+            }
+            return Err(Error::Server {
+                status: Some(status.as_u16()),
+                message: error_message(&text),
+            });
+        }
+        Err(error_from_response(resp).await)
+    }
+
+    /// `GET path` and decode the JSON answer; 4xx and 5xx become errors with the server's text.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        let resp = self
+            .request(Method::GET, path)
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        if !resp.status().is_success() {
+            return Err(error_from_response(resp).await);
+        }
+        json_body(resp).await
+    }
+
+    /// The resources the server knows for `app` (`GET /api/resources?app=`), the state of
+    /// record on servers without terminal events.
+    pub async fn resources(&self, app: &str) -> Result<Vec<ResourceRecord>, Error> {
+        let resp = self
+            .request(Method::GET, "/api/resources")
+            .query(&[("app", app)])
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        if !resp.status().is_success() {
+            return Err(error_from_response(resp).await);
+        }
+        let answer: ResourcesAnswer = json_body(resp).await?;
+        Ok(answer.resources.unwrap_or_default())
+    }
+
+    /// Opens the event stream. Returns once the server has answered with `200
+    /// text/event-stream`: from then on it is subscribed, so anything published afterwards
+    /// reaches this stream. `last_event_id` asks the server to replay what came after it.
+    pub async fn open_stream(
+        &self,
+        query: &[(&str, &str)],
+        last_event_id: Option<&str>,
+    ) -> Result<Response, Error> {
+        // No whole-request timeout here: it would cut a healthy stream. The watcher applies an
+        // idle deadline instead.
+        let mut req = self
+            .request(Method::GET, "/api/events/stream")
+            .header(ACCEPT, "text/event-stream")
+            .query(query);
+        if let Some(id) = last_event_id.filter(|id| !id.is_empty()) {
+            req = req.header("Last-Event-ID", id);
+        }
+        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+        if !resp.status().is_success() {
+            return Err(error_from_response(resp).await);
+        }
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !content_type.starts_with("text/event-stream") {
+            return Err(Error::Server {
+                status: Some(resp.status().as_u16()),
+                message: format!(
+                    "the event stream answered with {content_type:?} instead of text/event-stream (is {} a platform server?)",
+                    self.base
+                ),
+            });
+        }
+        Ok(resp)
+    }
+
+    /// Connection refused, DNS failure or connect timeout mean the server is unreachable; other
+    /// transport errors (reset mid-request, timeout) are server failures.
+    fn transport_error(&self, e: reqwest::Error) -> Error {
+        if e.is_connect() {
+            self.unreachable(e)
+        } else if e.is_timeout() {
+            Error::Server {
+                status: None,
+                message: format!("the request to {} timed out", self.base),
+            }
+        } else {
+            Error::Server {
+                status: None,
+                message: format!("the connection to {} failed: {e}", self.base),
+            }
+        }
+    }
+}
+
+fn is_json(resp: &Response) -> bool {
+    resp.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+async fn json_body<T: serde::de::DeserializeOwned>(resp: Response) -> Result<T, Error> {
+    let status = resp.status().as_u16();
+    if !is_json(&resp) {
+        return Err(Error::Server {
+            status: Some(status),
+            message: "the server answered with something other than JSON (is the --server URL right?)".to_owned(),
+        });
+    }
+    let text = resp.text().await.map_err(|e| Error::Server {
+        status: Some(status),
+        message: format!("the response body could not be read: {e}"),
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::Server {
+        status: Some(status),
+        message: format!("the server's answer is not what the protocol says: {e}"),
+    })
+}
+
+/// Turns a non-success response into an error carrying the server's own message.
+async fn error_from_response(resp: Response) -> Error {
+    let status = resp.status();
+    let location = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let html = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let text = resp.text().await.unwrap_or_default();
+    let message = if status.is_redirection() {
+        format!(
+            "the server redirected to {} (check the --server URL; a login redirect means the API key is missing or wrong)",
+            location.as_deref().unwrap_or("another location")
+        )
+    } else if html {
+        "the server answered with an HTML page (is the --server URL a platform API?)".to_owned()
+    } else {
+        error_message(&text)
+    };
+    if status.is_client_error() || status.is_redirection() {
+        Error::Rejected {
+            status: status.as_u16(),
+            message,
+        }
+    } else {
+        Error::Server {
+            status: Some(status.as_u16()),
+            message,
+        }
+    }
+}
+
+/// The human message in an error body: our JSON envelope `{"error":{"message":..}}`, a
+/// `{"message":..}` or `{"error":".."}` object, or innominatus' plain text.
+fn error_message(body: &str) -> String {
+    let from_json = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            let msg = v
+                .pointer("/error/message")
+                .or_else(|| v.get("error").filter(|e| e.is_string()))
+                .or_else(|| v.get("message"))?;
+            let mut text = msg.as_str()?.to_owned();
+            if let Some(errors) = v.get("errors").and_then(|e| e.as_array()) {
+                for e in errors.iter().filter_map(|e| e.as_str()) {
+                    text.push_str("; ");
+                    text.push_str(e);
+                }
+            }
+            Some(text)
+        });
+    let mut message = from_json.unwrap_or_else(|| body.trim().to_owned());
+    if message.len() > MAX_ERROR_BODY {
+        let mut cut = MAX_ERROR_BODY;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push('…');
+    }
+    if message.is_empty() {
+        message = "(no message)".to_owned();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_from_every_server_style() {
+        assert_eq!(
+            error_message(r#"{"error":{"code":"invalid_spec","message":"Error: x"}}"#),
+            "Error: x"
+        );
+        assert_eq!(
+            error_message("Error: metadata.name is required in Score specification\n"),
+            "Error: metadata.name is required in Score specification"
+        );
+        assert_eq!(error_message(r#"{"error":"nope"}"#), "nope");
+        assert_eq!(
+            error_message(r#"{"message":"Deployment of 'a' failed","errors":["step x failed"]}"#),
+            "Deployment of 'a' failed; step x failed"
+        );
+        assert_eq!(error_message(""), "(no message)");
+        assert!(error_message(&"é".repeat(5000)).ends_with('…'));
+    }
+}

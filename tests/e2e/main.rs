@@ -1,2 +1,6 @@
-//! End-to-end tests (placeholder).
-fn main() {}
+//! End-to-end tests: the real `ctl` binary against the real `ctl server`, over real HTTP on
+//! ephemeral loopback ports. One test binary (faster to link); one module per area.
+
+mod support;
+
+mod deploy;

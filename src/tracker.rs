@@ -1,0 +1,290 @@
+//! What the client knows about a deployment, built from the events it has seen: the state of
+//! each resource, and whether (and how) the deployment has finished.
+//!
+//! Two ways to finish, depending on the server:
+//! - ours sends exactly one terminal event (`deployment.completed` / `deployment.failed`), which
+//!   decides;
+//! - innominatus-compatible servers send none, so with [`Mode::Inferred`] the deployment is
+//!   finished when every expected resource is `active` (success) or one is `failed` (failure).
+//!
+//! Plain synchronous state: fed by the watch loop, read by the renderers and the footer.
+
+use std::collections::BTreeMap;
+
+use crate::event::{Event, EventKind, Outcome};
+
+/// How the end of the deployment is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Only a terminal event ends it (our server).
+    Terminal,
+    /// Resource states end it (servers without terminal events).
+    Inferred,
+    /// Nothing ends it: following an app's stream until the user stops.
+    Follow,
+}
+
+/// The last known state of one resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourceState {
+    /// Resource type.
+    pub kind: String,
+    /// `pending` (expected, nothing heard yet), `requested`, `provisioning`, `active`, `failed`.
+    pub state: String,
+    /// The current workflow step, as `(number, total, name)`.
+    pub step: Option<(u64, u64, String)>,
+    /// The failure text.
+    pub error: Option<String>,
+}
+
+/// A deployment as the client sees it.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    mode: Mode,
+    resources: BTreeMap<String, ResourceState>,
+    outcome: Option<Outcome>,
+    error: Option<String>,
+}
+
+impl Tracker {
+    /// A tracker expecting the given `(name, type)` resources.
+    pub fn new<'a>(mode: Mode, expected: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let resources = expected
+            .into_iter()
+            .map(|(name, kind)| {
+                (
+                    name.to_owned(),
+                    ResourceState {
+                        kind: kind.to_owned(),
+                        state: "pending".to_owned(),
+                        ..ResourceState::default()
+                    },
+                )
+            })
+            .collect();
+        let mut tracker = Tracker {
+            mode,
+            resources,
+            outcome: None,
+            error: None,
+        };
+        tracker.infer();
+        tracker
+    }
+
+    /// The decision mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// How the deployment ended, once it has.
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.outcome
+    }
+
+    /// The deployment-level error (from `deployment.failed`, or the failed resources).
+    pub fn error(&self) -> Option<String> {
+        if let Some(e) = &self.error {
+            return Some(e.clone());
+        }
+        let failed: Vec<String> = self
+            .resources
+            .iter()
+            .filter(|(_, r)| r.state == "failed")
+            .map(|(name, r)| match &r.error {
+                Some(e) => format!("{name}: {e}"),
+                None => name.clone(),
+            })
+            .collect();
+        (!failed.is_empty()).then(|| failed.join("; "))
+    }
+
+    /// Every resource with its last known state, by name.
+    pub fn resources(&self) -> &BTreeMap<String, ResourceState> {
+        &self.resources
+    }
+
+    /// `(active, total)` resource counts.
+    pub fn progress(&self) -> (usize, usize) {
+        let active = self
+            .resources
+            .values()
+            .filter(|r| r.state == "active")
+            .count();
+        (active, self.resources.len())
+    }
+
+    /// Applies one event. Returns the outcome if this event finished the deployment.
+    pub fn apply(&mut self, ev: &Event) -> Option<Outcome> {
+        if self.outcome.is_some() {
+            return None;
+        }
+        let name = ev.resource_name().map(|n| n.into_owned());
+        let kind = ev.data_str("resource_type").map(|t| t.into_owned());
+        let set = |tracker: &mut Tracker, state: &str, error: Option<String>| {
+            if let Some(name) = &name {
+                let entry = tracker.resources.entry(name.clone()).or_default();
+                if let Some(kind) = &kind {
+                    entry.kind.clone_from(kind);
+                }
+                entry.state = state.to_owned();
+                if error.is_some() {
+                    entry.error = error;
+                }
+                if state == "active" || state == "failed" {
+                    entry.step = None;
+                }
+            }
+        };
+        match &ev.kind {
+            EventKind::DeploymentStarted => {
+                if let Some(list) = ev.data.get("resources").and_then(|v| v.as_array()) {
+                    for r in list {
+                        if let Some(n) = r.get("name").and_then(|n| n.as_str()) {
+                            let entry = self.resources.entry(n.to_owned()).or_default();
+                            if entry.state.is_empty() {
+                                entry.state = "pending".to_owned();
+                            }
+                            if let Some(t) = r.get("type").and_then(|t| t.as_str()) {
+                                entry.kind = t.to_owned();
+                            }
+                        }
+                    }
+                }
+            }
+            EventKind::ResourceCreated => set(self, "requested", None),
+            EventKind::ResourceProvisioning | EventKind::ProviderResolved => {
+                set(self, "provisioning", None)
+            }
+            EventKind::StepStarted => {
+                if let Some(name) = &name {
+                    let entry = self.resources.entry(name.clone()).or_default();
+                    entry.state = "provisioning".to_owned();
+                    entry.step = Some((
+                        ev.data_u64("step_number").unwrap_or(0),
+                        ev.data_u64("total_steps").unwrap_or(0),
+                        ev.data_str("step_name").unwrap_or_default().into_owned(),
+                    ));
+                }
+            }
+            EventKind::ResourceActive => set(self, "active", None),
+            EventKind::ResourceFailed => set(
+                self,
+                "failed",
+                ev.data_str("error").map(|e| e.into_owned()),
+            ),
+            EventKind::DeploymentCompleted | EventKind::DeploymentFailed
+                if self.mode == Mode::Follow => {}
+            EventKind::DeploymentCompleted => self.outcome = Some(Outcome::Succeeded),
+            EventKind::DeploymentFailed => {
+                self.error = ev.data_str("error").map(|e| e.into_owned());
+                self.outcome = Some(Outcome::Failed);
+            }
+            _ => {}
+        }
+        self.infer();
+        self.outcome
+    }
+
+    /// Replaces resource states with the server's state of record (after a reconnect, or for
+    /// a redeploy that publishes nothing).
+    pub fn reconcile<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = (&'a str, &'a str, &'a str, Option<&'a str>)>,
+    ) -> Option<Outcome> {
+        if self.outcome.is_some() {
+            return None;
+        }
+        for (name, kind, state, error) in records {
+            let entry = self.resources.entry(name.to_owned()).or_default();
+            entry.kind = kind.to_owned();
+            entry.state = state.to_owned();
+            entry.error = error.map(str::to_owned);
+        }
+        self.infer();
+        self.outcome
+    }
+
+    fn infer(&mut self) {
+        if self.mode != Mode::Inferred || self.outcome.is_some() || self.resources.is_empty() {
+            return;
+        }
+        if self.resources.values().any(|r| r.state == "failed") {
+            self.outcome = Some(Outcome::Failed);
+        } else if self.resources.values().all(|r| r.state == "active") {
+            self.outcome = Some(Outcome::Succeeded);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(kind: EventKind, name: &str) -> Event {
+        Event::new(kind, "app")
+            .with("resource_name", name)
+            .with("resource_type", "postgres")
+    }
+
+    #[test]
+    fn terminal_mode_waits_for_the_terminal_event() {
+        let mut t = Tracker::new(Mode::Terminal, [("db", "postgres")]);
+        assert_eq!(t.apply(&res(EventKind::ResourceActive, "db")), None);
+        assert_eq!(t.progress(), (1, 1));
+        let done = Event::new(EventKind::DeploymentCompleted, "app");
+        assert_eq!(t.apply(&done), Some(Outcome::Succeeded));
+        assert_eq!(t.apply(&done), None, "finishes once");
+    }
+
+    #[test]
+    fn inferred_mode_finishes_on_resource_states() {
+        let mut t = Tracker::new(Mode::Inferred, [("db", "postgres"), ("cache", "redis")]);
+        assert_eq!(t.apply(&res(EventKind::ResourceActive, "db")), None);
+        assert_eq!(t.apply(&res(EventKind::ResourceActive, "cache")), Some(Outcome::Succeeded));
+
+        let mut t = Tracker::new(Mode::Inferred, [("db", "postgres"), ("cache", "redis")]);
+        let failed = res(EventKind::ResourceFailed, "db").with("error", "quota exceeded");
+        assert_eq!(t.apply(&failed), Some(Outcome::Failed));
+        assert_eq!(t.error().as_deref(), Some("db: quota exceeded"));
+    }
+
+    #[test]
+    fn reconcile_finishes_a_redeploy_that_publishes_nothing() {
+        let mut t = Tracker::new(Mode::Inferred, [("db", "postgres")]);
+        assert_eq!(t.outcome(), None);
+        assert_eq!(
+            t.reconcile([("db", "postgres", "active", None)]),
+            Some(Outcome::Succeeded)
+        );
+    }
+
+    #[test]
+    fn failed_deployment_keeps_the_server_error() {
+        let mut t = Tracker::new(Mode::Terminal, []);
+        let ev = Event::new(EventKind::DeploymentFailed, "app").with("error", "db: boom");
+        assert_eq!(t.apply(&ev), Some(Outcome::Failed));
+        assert_eq!(t.error().as_deref(), Some("db: boom"));
+    }
+
+    #[test]
+    fn follow_mode_never_finishes() {
+        let mut t = Tracker::new(Mode::Follow, [("db", "postgres")]);
+        assert_eq!(t.apply(&res(EventKind::ResourceActive, "db")), None);
+        assert_eq!(t.apply(&Event::new(EventKind::DeploymentCompleted, "app")), None);
+        assert_eq!(t.outcome(), None);
+    }
+
+    #[test]
+    fn steps_are_tracked_per_resource() {
+        let mut t = Tracker::new(Mode::Terminal, [("db", "postgres")]);
+        let step = res(EventKind::StepStarted, "db")
+            .with("step_number", 2)
+            .with("total_steps", 3)
+            .with("step_name", "configure");
+        t.apply(&step);
+        assert_eq!(t.resources()["db"].step, Some((2, 3, "configure".into())));
+        t.apply(&res(EventKind::ResourceActive, "db"));
+        assert_eq!(t.resources()["db"].step, None);
+    }
+}
