@@ -1,1 +1,4 @@
-//! Server (placeholder)
+//! The bundled reference platform server (`ctl server`).
+
+pub mod catalogue;
+pub mod orchestrator;
