@@ -287,17 +287,30 @@ impl Reporter {
             json::write_value(&result, &mut self.stdout)?;
             self.stdout.flush()?;
         } else {
+            let elapsed_footer = elapsed;
             let outcome = match end {
-                WatchEnd::Finished(Outcome::Succeeded) => FooterOutcome::Succeeded { elapsed },
-                WatchEnd::Finished(Outcome::Failed) => FooterOutcome::Failed {
-                    elapsed,
-                    error: error.clone().unwrap_or_default(),
+                WatchEnd::Finished(Outcome::Succeeded) => FooterOutcome::Succeeded {
+                    elapsed: elapsed_footer,
                 },
-                WatchEnd::Timeout => FooterOutcome::TimedOut { elapsed },
-                WatchEnd::Interrupted => FooterOutcome::Interrupted,
-                WatchEnd::Error => FooterOutcome::ConnectionLost,
+                // The error text already names the failed resources (the server's sentence, or
+                // `name: error` pairs from the tracker), so they are not listed twice.
+                WatchEnd::Finished(Outcome::Failed) => FooterOutcome::Failed {
+                    elapsed: elapsed_footer,
+                    failed_resources: Vec::new(),
+                    error: error.clone(),
+                },
+                WatchEnd::Timeout => FooterOutcome::TimedOut {
+                    elapsed: elapsed_footer,
+                },
+                WatchEnd::Interrupted => FooterOutcome::Interrupted {
+                    elapsed: elapsed_footer,
+                },
+                WatchEnd::Error => FooterOutcome::ConnectionLost {
+                    elapsed: elapsed_footer,
+                    reason: None,
+                },
             };
-            let footer = text::footer(&outcome, &self.out_style);
+            let footer = text::footer(outcome, &self.out_style);
             writeln!(self.stdout, "{footer}")?;
             self.stdout.flush()?;
         }
