@@ -114,8 +114,8 @@ mod tests {
 
     #[test]
     fn global_options_work_after_the_subcommand() {
-        let cli = Cli::try_parse_from(["ctl", "deploy", "app.yaml", "-w", "-o", "json", "-vv"])
-            .unwrap();
+        let cli =
+            Cli::try_parse_from(["ctl", "deploy", "app.yaml", "-w", "-o", "json", "-vv"]).unwrap();
         assert_eq!(cli.global.output, OutputFormat::Json);
         assert_eq!(cli.global.verbose, 2);
     }
@@ -124,7 +124,10 @@ mod tests {
     fn help_lists_every_exit_code() {
         let help = Cli::command().render_long_help().to_string();
         for status in crate::exit::ExitStatus::ALL {
-            assert!(help.contains(status.meaning()), "{status:?} missing from --help");
+            assert!(
+                help.contains(status.meaning()),
+                "{status:?} missing from --help"
+            );
         }
     }
 }

@@ -40,7 +40,10 @@ mod tests {
     #[test]
     fn never_formats_its_value() {
         let s = Secret::new("s3cr3t-key");
-        assert_eq!(format!("{s} {s:?} {:?}", Some(&s)), "(redacted) (redacted) Some((redacted))");
+        assert_eq!(
+            format!("{s} {s:?} {:?}", Some(&s)),
+            "(redacted) (redacted) Some((redacted))"
+        );
         assert_eq!(s.expose(), "s3cr3t-key");
     }
 }

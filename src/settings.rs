@@ -145,11 +145,20 @@ mod tests {
     fn server_urls_are_normalised() {
         assert_eq!(normalize_server("http://h:1/").unwrap(), "http://h:1");
         assert_eq!(normalize_server("http://h:1///").unwrap(), "http://h:1");
-        assert_eq!(normalize_server("localhost:8081").unwrap(), "http://localhost:8081");
-        assert_eq!(normalize_server("https://p.example/idp/").unwrap(), "https://p.example/idp");
+        assert_eq!(
+            normalize_server("localhost:8081").unwrap(),
+            "http://localhost:8081"
+        );
+        assert_eq!(
+            normalize_server("https://p.example/idp/").unwrap(),
+            "https://p.example/idp"
+        );
         assert!(matches!(normalize_server("ftp://h"), Err(Error::Usage(_))));
         assert!(matches!(normalize_server("http://"), Err(Error::Usage(_))));
-        assert!(matches!(normalize_server("http://h/?x=1"), Err(Error::Usage(_))));
+        assert!(matches!(
+            normalize_server("http://h/?x=1"),
+            Err(Error::Usage(_))
+        ));
     }
 
     #[test]
@@ -172,6 +181,9 @@ mod tests {
         env.term = None;
         assert!(!env.color_for(ColorChoice::Never, tty));
         env.no_color = Some(String::new());
-        assert!(env.color_for(ColorChoice::Auto, tty), "empty NO_COLOR is ignored");
+        assert!(
+            env.color_for(ColorChoice::Auto, tty),
+            "empty NO_COLOR is ignored"
+        );
     }
 }

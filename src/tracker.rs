@@ -168,11 +168,9 @@ impl Tracker {
                 }
             }
             EventKind::ResourceActive => set(self, "active", None),
-            EventKind::ResourceFailed => set(
-                self,
-                "failed",
-                ev.data_str("error").map(|e| e.into_owned()),
-            ),
+            EventKind::ResourceFailed => {
+                set(self, "failed", ev.data_str("error").map(|e| e.into_owned()))
+            }
             EventKind::DeploymentCompleted | EventKind::DeploymentFailed
                 if self.mode == Mode::Follow => {}
             EventKind::DeploymentCompleted => self.outcome = Some(Outcome::Succeeded),
@@ -241,7 +239,10 @@ mod tests {
     fn inferred_mode_finishes_on_resource_states() {
         let mut t = Tracker::new(Mode::Inferred, [("db", "postgres"), ("cache", "redis")]);
         assert_eq!(t.apply(&res(EventKind::ResourceActive, "db")), None);
-        assert_eq!(t.apply(&res(EventKind::ResourceActive, "cache")), Some(Outcome::Succeeded));
+        assert_eq!(
+            t.apply(&res(EventKind::ResourceActive, "cache")),
+            Some(Outcome::Succeeded)
+        );
 
         let mut t = Tracker::new(Mode::Inferred, [("db", "postgres"), ("cache", "redis")]);
         let failed = res(EventKind::ResourceFailed, "db").with("error", "quota exceeded");
@@ -271,7 +272,10 @@ mod tests {
     fn follow_mode_never_finishes() {
         let mut t = Tracker::new(Mode::Follow, [("db", "postgres")]);
         assert_eq!(t.apply(&res(EventKind::ResourceActive, "db")), None);
-        assert_eq!(t.apply(&Event::new(EventKind::DeploymentCompleted, "app")), None);
+        assert_eq!(
+            t.apply(&Event::new(EventKind::DeploymentCompleted, "app")),
+            None
+        );
         assert_eq!(t.outcome(), None);
     }
 

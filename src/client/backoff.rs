@@ -78,6 +78,10 @@ mod tests {
         b.set_base(Duration::from_secs(2));
         assert_eq!(b.next_delay(0.0), Some(Duration::from_secs(1)));
         b.set_base(Duration::from_secs(60));
-        assert_eq!(b.next_delay(0.0), Some(Duration::from_millis(2500)), "capped");
+        assert_eq!(
+            b.next_delay(0.0),
+            Some(Duration::from_millis(2500)),
+            "capped"
+        );
     }
 }

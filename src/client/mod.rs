@@ -267,7 +267,9 @@ async fn json_body<T: serde::de::DeserializeOwned>(resp: Response) -> Result<T, 
     if !is_json(&resp) {
         return Err(Error::Server {
             status: Some(status),
-            message: "the server answered with something other than JSON (is the --server URL right?)".to_owned(),
+            message:
+                "the server answered with something other than JSON (is the --server URL right?)"
+                    .to_owned(),
         });
     }
     let text = resp.text().await.map_err(|e| Error::Server {

@@ -303,7 +303,10 @@ mod tests {
         let input = b"data:no-space\n\ndata:  two-spaces\n\n";
         assert_eq!(
             parse_all_splits(input),
-            vec![ev("", "message", "no-space"), ev("", "message", " two-spaces")]
+            vec![
+                ev("", "message", "no-space"),
+                ev("", "message", " two-spaces")
+            ]
         );
     }
 
@@ -349,8 +352,14 @@ mod tests {
 
     #[test]
     fn incomplete_event_at_end_is_discarded() {
-        assert_eq!(parse_all_splits(b"data: a\n\ndata: b\n"), vec![ev("", "message", "a")]);
-        assert_eq!(parse_all_splits(b"data: a\n\ndata: b"), vec![ev("", "message", "a")]);
+        assert_eq!(
+            parse_all_splits(b"data: a\n\ndata: b\n"),
+            vec![ev("", "message", "a")]
+        );
+        assert_eq!(
+            parse_all_splits(b"data: a\n\ndata: b"),
+            vec![ev("", "message", "a")]
+        );
     }
 
     #[test]
@@ -389,7 +398,10 @@ mod tests {
             Err(SseError::EventTooLarge { limit: 16 })
         );
         let mut parser = SseParser::with_limit(16);
-        assert!(parser.feed(&[b'x'; 32], &mut out).is_err(), "an endless line too");
+        assert!(
+            parser.feed(&[b'x'; 32], &mut out).is_err(),
+            "an endless line too"
+        );
     }
 
     #[test]
@@ -397,6 +409,8 @@ mod tests {
         let input = b"data: {\"type\":\"connected\",\"client_id\":\"client-1\"}\n\n: keepalive\n\ndata: {\"type\":\"resource.active\"}\n\n";
         let out = parse_all_splits(input);
         assert_eq!(out.len(), 2);
-        assert!(matches!(&out[1], SseItem::Event(e) if e.data.contains("resource.active") && e.id.is_empty()));
+        assert!(
+            matches!(&out[1], SseItem::Event(e) if e.data.contains("resource.active") && e.id.is_empty())
+        );
     }
 }

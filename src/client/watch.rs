@@ -299,17 +299,19 @@ impl EventWatch {
         match self.backoff.next_delay(fastrand::f64()) {
             Some(delay) => {
                 self.reconnect_at = Some(Instant::now() + delay);
-                self.pending.push_back(WatchItem::Notice(Notice::ConnectionLost {
-                    reason,
-                    attempt: self.backoff.attempts(),
-                }));
+                self.pending
+                    .push_back(WatchItem::Notice(Notice::ConnectionLost {
+                        reason,
+                        attempt: self.backoff.attempts(),
+                    }));
             }
             None => {
                 self.reconnect_at = None;
-                self.pending.push_back(WatchItem::Notice(Notice::ConnectionLost {
-                    reason: format!("{reason}; giving up"),
-                    attempt: 0,
-                }));
+                self.pending
+                    .push_back(WatchItem::Notice(Notice::ConnectionLost {
+                        reason: format!("{reason}; giving up"),
+                        attempt: 0,
+                    }));
             }
         }
     }

@@ -52,7 +52,9 @@ pub struct DeployArgs {
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let parsed = if text.chars().all(|c| c.is_ascii_digit()) && !text.is_empty() {
-        text.parse::<u64>().map(Duration::from_secs).map_err(|e| e.to_string())
+        text.parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|e| e.to_string())
     } else {
         humantime::parse_duration(text).map_err(|e| e.to_string())
     };
@@ -108,9 +110,14 @@ async fn deploy(
         .map(|r| (r.name.as_str(), r.kind.as_str()));
 
     // Subscribe first: once `connect` returns, the server has accepted the stream.
-    let mut watch =
-        EventWatch::connect(client.clone(), &spec.name, None, None, WatchOptions::default())
-            .await?;
+    let mut watch = EventWatch::connect(
+        client.clone(),
+        &spec.name,
+        None,
+        None,
+        WatchOptions::default(),
+    )
+    .await?;
 
     // Submit while reading the stream, so events published during the POST are kept.
     let mut early = Vec::new();
@@ -158,7 +165,9 @@ async fn deploy(
         } else {
             submission.errors.join("; ")
         };
-        reporter.note(&format!("the server reported the deployment failed: {error}"))?;
+        reporter.note(&format!(
+            "the server reported the deployment failed: {error}"
+        ))?;
         let mut failed = Tracker::new(Mode::Terminal, []);
         failed.apply(
             &crate::event::Event::new(crate::event::EventKind::DeploymentFailed, &spec.name)
@@ -174,10 +183,13 @@ async fn deploy(
         return Ok(ExitStatus::DeploymentFailed);
     }
 
-    let early_events = early.into_iter().filter(|item| match item {
-        WatchItem::Event(ev) => watch.wants(ev),
-        WatchItem::Notice(_) => true,
-    });
+    let early_events: Vec<WatchItem> = early
+        .into_iter()
+        .filter(|item| match item {
+            WatchItem::Event(ev) => watch.wants(ev),
+            WatchItem::Notice(_) => true,
+        })
+        .collect();
     let follow = Follow {
         client: &client,
         app: &spec.name,
@@ -185,7 +197,14 @@ async fn deploy(
         deadline: Some(deadline),
         started,
     };
-    follow::run(follow, &mut watch, &mut tracker, &mut reporter, early_events).await
+    follow::run(
+        follow,
+        &mut watch,
+        &mut tracker,
+        &mut reporter,
+        early_events,
+    )
+    .await
 }
 
 /// A random token for the `Idempotency-Key` header: 128 bits, hex.
@@ -204,7 +223,11 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
         assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("soon").unwrap_err().contains("expected e.g. 90s"));
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .contains("expected e.g. 90s")
+        );
         assert!(parse_duration("").is_err());
     }
 

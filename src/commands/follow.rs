@@ -15,21 +15,21 @@ use crate::render::{Reporter, WatchEnd};
 use crate::tracker::{Mode, Tracker};
 
 /// What is being followed.
-pub struct Follow<'a> {
+pub(crate) struct Follow<'a> {
     /// For reconciling resource states on servers without terminal events.
-    pub client: &'a ApiClient,
+    pub(crate) client: &'a ApiClient,
     /// The app.
-    pub app: &'a str,
+    pub(crate) app: &'a str,
     /// The deployment, when the server has ids.
-    pub deployment_id: Option<&'a str>,
+    pub(crate) deployment_id: Option<&'a str>,
     /// When `--timeout` elapses (`None`: no timeout).
-    pub deadline: Option<Instant>,
+    pub(crate) deadline: Option<Instant>,
     /// When the command started (for durations).
-    pub started: Instant,
+    pub(crate) started: Instant,
 }
 
 /// Follows until the deployment ends; prints every event, the notes and the footer.
-pub async fn run(
+pub(crate) async fn run(
     follow: Follow<'_>,
     watch: &mut EventWatch,
     tracker: &mut Tracker,

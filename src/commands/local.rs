@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::server::{self, ServerConfig};
 
 /// A running in-process server.
-pub struct LocalServer {
+pub(crate) struct LocalServer {
     addr: std::net::SocketAddr,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), server::ServerError>>,
@@ -23,7 +23,7 @@ pub struct LocalServer {
 
 impl LocalServer {
     /// Binds `127.0.0.1:0` and starts serving with the default catalogue, or `providers`.
-    pub async fn start(providers: Option<&Path>) -> Result<Self, Error> {
+    pub(crate) async fn start(providers: Option<&Path>) -> Result<Self, Error> {
         let mut config = ServerConfig::in_memory();
         if let Some(path) = providers {
             let catalogue = server::catalogue::Catalogue::load(path)
@@ -44,12 +44,12 @@ impl LocalServer {
     }
 
     /// The base URL to talk to it.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Shuts it down, waiting a bounded time.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let _ = self.shutdown.send(());
         let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
     }

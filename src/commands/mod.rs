@@ -32,7 +32,9 @@ fn dispatch(cli: Cli) -> Result<ExitStatus, Error> {
     let env = Environment::from_process();
     let settings = Settings::resolve(&cli.global, &env)?;
     match cli.command {
-        Command::Server(args) => server::run(args).map(|()| ExitStatus::Success).map_err(Error::from),
+        Command::Server(args) => server::run(args)
+            .map(|()| ExitStatus::Success)
+            .map_err(Error::from),
         Command::Deploy(args) => client_runtime()?.block_on(deploy::run(args, settings)),
         Command::Watch(args) => client_runtime()?.block_on(watch::run(args, settings)),
     }

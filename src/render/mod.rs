@@ -237,8 +237,8 @@ impl Reporter {
         if self.quiet {
             return Ok(());
         }
-        let line = self.err_style.palette.warning(&text::sanitize(message));
-        writeln!(self.stderr, "{line}")
+        let clean = text::sanitize(message);
+        writeln!(self.stderr, "{}", self.err_style.palette.warning(&clean))
     }
 
     /// The end of a watch: the footer (text) or the result line (JSON), and for a watch that
@@ -314,7 +314,10 @@ impl Reporter {
             writeln!(self.stdout, "{footer}")?;
             self.stdout.flush()?;
         }
-        if matches!(end, WatchEnd::Timeout | WatchEnd::Interrupted | WatchEnd::Error) {
+        if matches!(
+            end,
+            WatchEnd::Timeout | WatchEnd::Interrupted | WatchEnd::Error
+        ) {
             self.last_known_state(tracker, app, deployment_id)?;
         }
         Ok(())

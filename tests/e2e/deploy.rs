@@ -33,7 +33,14 @@ fn position(lines: &[String], needle: &str) -> usize {
 #[test]
 fn successful_deploy_with_watch_prints_events_in_order_and_exits_0() {
     let server = fast_server(&[]);
-    let run = ctl(&["deploy", "tests/fixtures/app-fast.yaml", "-w", "--server", &server.url]).run();
+    let run = ctl(&[
+        "deploy",
+        "tests/fixtures/app-fast.yaml",
+        "-w",
+        "--server",
+        &server.url,
+    ])
+    .run();
     run.assert_code(0);
     let lines = event_lines(&run.stdout);
     // Per resource, the protocol order; overall, the deployment brackets everything.
@@ -41,14 +48,22 @@ fn successful_deploy_with_watch_prints_events_in_order_and_exits_0() {
         let created = position(&lines, &format!("Resource created: {res}"));
         let provisioning = position(&lines, &format!("Provisioning resource: {res}"));
         let active = position(&lines, &format!("Resource active: {res}"));
-        assert!(created < provisioning && provisioning < active, "{lines:#?}");
+        assert!(
+            created < provisioning && provisioning < active,
+            "{lines:#?}"
+        );
     }
     assert!(position(&lines, "Deployment started") < position(&lines, "Resource created"));
     assert_eq!(position(&lines, "Deployment completed"), lines.len() - 1);
-    assert!(run.stdout.contains("📤 Submitting Score specification: shop"));
+    assert!(
+        run.stdout
+            .contains("📤 Submitting Score specification: shop")
+    );
     assert!(run.stdout.contains("Watching deployment: shop"));
     assert!(
-        run.stdout.lines().any(|l| l.contains("Deployment completed in")),
+        run.stdout
+            .lines()
+            .any(|l| l.contains("Deployment completed in")),
         "footer missing:\n{}",
         run.stdout
     );
@@ -57,16 +72,36 @@ fn successful_deploy_with_watch_prints_events_in_order_and_exits_0() {
     let mut sorted = lines.clone();
     sorted.sort();
     sorted.dedup();
-    assert_eq!(sorted.len(), lines.len(), "duplicate lines:\n{}", lines.join("\n"));
+    assert_eq!(
+        sorted.len(),
+        lines.len(),
+        "duplicate lines:\n{}",
+        lines.join("\n")
+    );
 }
 
 #[test]
 fn example_hello_deploys_with_the_default_catalogue() {
     let server = ServerProcess::start(&[]);
-    let run = ctl(&["deploy", "examples/hello.yaml", "-w", "--server", &server.url]).run();
+    let run = ctl(&[
+        "deploy",
+        "examples/hello.yaml",
+        "-w",
+        "--server",
+        &server.url,
+    ])
+    .run();
     run.assert_code(0);
-    assert!(run.stdout.contains("Resource active: database"), "{}", run.stdout);
-    assert!(run.stdout.contains("Resource active: cache"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Resource active: database"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("Resource active: cache"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -75,17 +110,35 @@ fn failing_deploy_exits_1_and_shows_the_reason() {
     let spec = temp_yaml(
         "apiVersion: score.dev/v1b1\nmetadata:\n  name: broken-app\ncontainers:\n  web:\n    image: nginx\nresources:\n  db:\n    type: broken\n  cache:\n    type: redis\n",
     );
-    let run = ctl(&["deploy", spec.path().to_str().unwrap(), "-w", "--server", &server.url]).run();
+    let run = ctl(&[
+        "deploy",
+        spec.path().to_str().unwrap(),
+        "-w",
+        "--server",
+        &server.url,
+    ])
+    .run();
     run.assert_code(1);
     assert!(run.stdout.contains("quota exceeded"), "{}", run.stdout);
-    let footer = run.stdout.lines().rev().find(|l| l.contains("Deployment failed"));
+    let footer = run
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| l.contains("Deployment failed"));
     assert!(footer.is_some_and(|l| l.contains("db")), "{}", run.stdout);
 }
 
 #[test]
 fn failing_example_with_custom_providers() {
     let server = ServerProcess::start(&["--providers", "examples/providers.yaml"]);
-    let run = ctl(&["deploy", "examples/failing.yaml", "-w", "--server", &server.url]).run();
+    let run = ctl(&[
+        "deploy",
+        "examples/failing.yaml",
+        "-w",
+        "--server",
+        &server.url,
+    ])
+    .run();
     run.assert_code(1);
     assert!(run.stdout.contains("Resource failed"), "{}", run.stdout);
 }
@@ -93,7 +146,14 @@ fn failing_example_with_custom_providers() {
 #[test]
 fn invalid_spec_exits_2_with_position_and_sends_nothing() {
     let server = fast_server(&[]);
-    let run = ctl(&["deploy", "examples/invalid.yaml", "-w", "--server", &server.url]).run();
+    let run = ctl(&[
+        "deploy",
+        "examples/invalid.yaml",
+        "-w",
+        "--server",
+        &server.url,
+    ])
+    .run();
     run.assert_code(2);
     assert!(
         run.stderr.contains("examples/invalid.yaml:"),
@@ -113,10 +173,18 @@ fn unknown_resource_type_is_rejected_with_exit_4_and_the_server_message() {
     let spec = temp_yaml(
         "metadata:\n  name: odd\ncontainers:\n  web:\n    image: nginx\nresources:\n  q:\n    type: quantum-db\n",
     );
-    let run = ctl(&["deploy", spec.path().to_str().unwrap(), "-w", "--server", &server.url]).run();
+    let run = ctl(&[
+        "deploy",
+        spec.path().to_str().unwrap(),
+        "-w",
+        "--server",
+        &server.url,
+    ])
+    .run();
     run.assert_code(4);
     assert!(
-        run.stderr.contains("unknown resource types (no provider registered): q (type: quantum-db)"),
+        run.stderr
+            .contains("unknown resource types (no provider registered): q (type: quantum-db)"),
         "{}",
         run.stderr
     );
@@ -131,10 +199,20 @@ fn unreachable_server_exits_5_fast() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}");
-    let run = ctl(&["deploy", "tests/fixtures/app-fast.yaml", "-w", "--server", &url])
-        .run_with_limit(Duration::from_secs(20));
+    let run = ctl(&[
+        "deploy",
+        "tests/fixtures/app-fast.yaml",
+        "-w",
+        "--server",
+        &url,
+    ])
+    .run_with_limit(Duration::from_secs(20));
     run.assert_code(5);
-    assert!(run.stderr.contains("cannot reach the server"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot reach the server"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -154,8 +232,16 @@ fn timeout_exits_3_with_the_reattach_hint() {
     ])
     .run();
     run.assert_code(3);
-    assert!(run.stderr.contains("ctl watch sloth --deployment"), "{}", run.stderr);
-    assert!(run.stderr.contains("s (slow): provisioning"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ctl watch sloth --deployment"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("s (slow): provisioning"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -182,24 +268,44 @@ fn json_output_is_one_event_per_line_then_the_result() {
     assert_eq!(last["outcome"], "succeeded");
     assert_eq!(last["exit_code"], 0);
     let events = &values[..values.len() - 1];
-    assert!(events.iter().any(|v| v["type"] == "connected"), "internal events kept in JSON");
+    assert!(
+        events.iter().any(|v| v["type"] == "connected"),
+        "internal events kept in JSON"
+    );
     let terminal: Vec<_> = events
         .iter()
         .filter(|v| v["type"] == "deployment.completed")
         .collect();
     assert_eq!(terminal.len(), 1);
     for ev in events.iter().filter(|v| v["type"] != "connected") {
-        for key in ["id", "type", "app_name", "timestamp", "source", "deployment_id"] {
+        for key in [
+            "id",
+            "type",
+            "app_name",
+            "timestamp",
+            "source",
+            "deployment_id",
+        ] {
             assert!(ev.get(key).is_some(), "{key} missing in {ev}");
         }
     }
-    assert!(!run.stdout.contains("Submitting"), "banners stay off stdout");
+    assert!(
+        !run.stdout.contains("Submitting"),
+        "banners stay off stdout"
+    );
 }
 
 #[test]
 fn verbose_shows_details_and_all_shows_internal_events() {
     let server = fast_server(&[]);
-    let plain = ctl(&["deploy", "tests/fixtures/app-fast.yaml", "-w", "--server", &server.url]).run();
+    let plain = ctl(&[
+        "deploy",
+        "tests/fixtures/app-fast.yaml",
+        "-w",
+        "--server",
+        &server.url,
+    ])
+    .run();
     plain.assert_code(0);
     assert!(!plain.stdout.contains("Connected"), "{}", plain.stdout);
     assert!(!plain.stdout.contains("source="), "{}", plain.stdout);
@@ -216,21 +322,41 @@ fn verbose_shows_details_and_all_shows_internal_events() {
     .run();
     run.assert_code(0);
     assert!(run.stdout.contains("Connected"), "{}", run.stdout);
-    assert!(run.stdout.contains("source=workflow-executor"), "{}", run.stdout);
-    assert!(run.stdout.contains("provider_name=database-team"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("source=workflow-executor"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("provider_name=database-team"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn without_watch_it_submits_and_exits_0() {
     let server = fast_server(&[]);
-    let run = ctl(&["deploy", "tests/fixtures/app-fast.yaml", "--server", &server.url]).run();
+    let run = ctl(&[
+        "deploy",
+        "tests/fixtures/app-fast.yaml",
+        "--server",
+        &server.url,
+    ])
+    .run();
     run.assert_code(0);
-    assert!(run.stdout.contains("ctl watch shop --deployment"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("ctl watch shop --deployment"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn api_keys_are_required_checked_and_never_printed() {
-    let keys = temp_yaml("keys:\n  - key: alpha-secret-key\n    team: alpha\n  - key: beta-secret-key\n    team: beta\n");
+    let keys = temp_yaml(
+        "keys:\n  - key: alpha-secret-key\n    team: alpha\n  - key: beta-secret-key\n    team: beta\n",
+    );
     let server = fast_server(&[
         "--api-keys-file",
         keys.path().to_str().unwrap(),
@@ -243,7 +369,17 @@ fn api_keys_are_required_checked_and_never_printed() {
     missing.assert_code(4);
     assert!(missing.stderr.contains("401"), "{}", missing.stderr);
 
-    let wrong = ctl(&["deploy", app, "-w", "-vv", "--server", &server.url, "--api-key", "not-a-key"]).run();
+    let wrong = ctl(&[
+        "deploy",
+        app,
+        "-w",
+        "-vv",
+        "--server",
+        &server.url,
+        "--api-key",
+        "not-a-key",
+    ])
+    .run();
     wrong.assert_code(4);
     assert!(!wrong.stderr.contains("not-a-key") && !wrong.stdout.contains("not-a-key"));
 
@@ -256,13 +392,26 @@ fn api_keys_are_required_checked_and_never_printed() {
     }
 
     // IDP_API_KEY is the fallback; beta's stream never shows alpha's app.
-    let frames = read_stream_until_keepalive(&server.url, "/api/events/stream?app=shop&since=0", "beta-secret-key");
+    let frames = read_stream_until_keepalive(
+        &server.url,
+        "/api/events/stream?app=shop&since=0",
+        "beta-secret-key",
+    );
     assert!(
         frames.iter().all(|f| !f.contains("\"app_name\":\"shop\"")),
         "beta sees alpha's events: {frames:?}"
     );
-    let alpha_frames = read_stream_until_keepalive(&server.url, "/api/events/stream?app=shop&since=0", "alpha-secret-key");
-    assert!(alpha_frames.iter().any(|f| f.contains("deployment.completed")), "{alpha_frames:?}");
+    let alpha_frames = read_stream_until_keepalive(
+        &server.url,
+        "/api/events/stream?app=shop&since=0",
+        "alpha-secret-key",
+    );
+    assert!(
+        alpha_frames
+            .iter()
+            .any(|f| f.contains("deployment.completed")),
+        "{alpha_frames:?}"
+    );
 }
 
 /// A blocking HTTP GET over a raw socket (the tests own their tiny client to stay independent
@@ -271,7 +420,9 @@ fn http_get(base: &str, path: &str, key: Option<&str>) -> String {
     use std::io::{Read, Write};
     let addr = base.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\n{auth}Connection: close\r\n\r\n"
@@ -280,7 +431,10 @@ fn http_get(base: &str, path: &str, key: Option<&str>) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()
@@ -305,7 +459,9 @@ fn read_stream_until_keepalive(base: &str, path: &str, key: &str) -> Vec<String>
     use std::io::{BufRead, BufReader, Write};
     let addr = base.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(40))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(40)))
+        .unwrap();
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\nAuthorization: Bearer {key}\r\n\r\n"

@@ -1,6 +1,8 @@
 //! End-to-end tests: the real `ctl` binary against the real `ctl server`, over real HTTP on
 //! ephemeral loopback ports. One test binary (faster to link); one module per area.
 
+#![allow(unreachable_pub)]
+
 mod support;
 
 mod deploy;

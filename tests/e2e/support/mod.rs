@@ -1,3 +1,4 @@
+#![allow(dead_code)] // helpers are shared by several test modules; not all use every one
 //! Test support: the real `ctl server` as a child process, and a `ctl` command builder with a
 //! clean, deterministic environment.
 //!
