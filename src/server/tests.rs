@@ -1,0 +1,1 @@
+//! In-process server tests (filled below).
