@@ -376,6 +376,60 @@ mod tests {
         assert_eq!(resume_point(&headers, None).unwrap(), None);
     }
 
+    #[tokio::test]
+    async fn lagging_behind_the_bus_falls_back_to_the_store() {
+        // A bus ring of 4 and an output channel of 1 that nobody reads yet: once the session
+        // holds one frame in the channel and one in hand, everything else overflows the ring.
+        let state = AppState::open_with(super::super::ServerConfig::in_memory(), 4)
+            .await
+            .unwrap();
+        let app = state.0.clone();
+        let team: Arc<str> = Arc::from("default");
+        let (out, mut frames) = mpsc::channel(1);
+        let mut session = Session {
+            store: app.store.clone(),
+            filter: EventFilter {
+                team: team.clone(),
+                app: None,
+                deployment: None,
+            },
+            types: Vec::new(),
+            out,
+            cancel: app.cancel.clone(),
+            last: 0,
+            app: app.clone(),
+        };
+        let live = app.store.subscribe();
+        let task = tokio::spawn(async move { session.run(live, Duration::from_secs(3600)).await });
+        let mut expected = Vec::new();
+        for _ in 0..50 {
+            let event = Event::new(EventKind::Other("test.tick".into()), "a");
+            expected.push(app.store.append(event, team.clone()).await.unwrap());
+        }
+        let mut received = Vec::new();
+        while received.last() != expected.last() {
+            let frame = tokio::time::timeout(Duration::from_secs(15), frames.recv())
+                .await
+                .expect("a frame before the deadline")
+                .expect("the session is running");
+            let text = std::str::from_utf8(&frame).unwrap();
+            let id = text
+                .strip_prefix("id: ")
+                .unwrap()
+                .split('\n')
+                .next()
+                .unwrap();
+            received.push(id.parse::<u64>().unwrap());
+        }
+        assert_eq!(received, expected);
+        assert!(app.lag_recoveries.load(Ordering::Relaxed) > 0);
+        state.shutdown().await;
+        tokio::time::timeout(Duration::from_secs(15), task)
+            .await
+            .expect("the session ends at shutdown")
+            .unwrap();
+    }
+
     #[test]
     fn gap_frame_is_one_sse_event() {
         let filter = EventFilter {
