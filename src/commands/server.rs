@@ -6,6 +6,7 @@
 //! (keys travel as [`ApiKey`], whose `Debug` is redacted, and clap never echoes them because
 //! they are validated after parsing).
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -113,10 +114,30 @@ impl ServerArgs {
     }
 }
 
+/// The readiness line printed to stderr once the server accepts requests.
+///
+/// INTERFACE: tests and scripts read this exact line (`listening on http://ADDR`, ADDR the
+/// address actually bound, so `--listen 127.0.0.1:0` reveals the port) to learn where the
+/// server is and that it is ready. Do not change its wording.
+pub fn readiness_line(addr: SocketAddr) -> String {
+    format!("listening on http://{addr}")
+}
+
 /// Runs `ctl server`: builds a multi-thread runtime, logs to stderr, binds, prints the
 /// readiness line and serves until Ctrl-C or SIGTERM.
 pub fn run(args: ServerArgs) -> Result<(), ServerError> {
     init_tracing();
+    run_until(args, shutdown_signal(), |addr| {
+        eprintln!("{}", readiness_line(addr))
+    })
+}
+
+/// [`run`] with the shutdown trigger and the readiness announcement given by the caller.
+fn run_until(
+    args: ServerArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServerError> {
     let config = args.config()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -142,11 +163,9 @@ pub fn run(args: ServerArgs) -> Result<(), ServerError> {
             tracing::info!(keys = config.keys.len(), "API key authentication enabled");
         }
         let state = AppState::open(config).await?;
-        // INTERFACE: this exact line ("listening on http://ADDR", ADDR the bound address) is
-        // read by tests and scripts to learn the port and to know the server is ready. It is
-        // printed only once the store is open. Do not change its wording.
-        eprintln!("listening on http://{addr}");
-        server::serve(listener, state, shutdown_signal()).await
+        // Announced only once the store is open, so "ready" means requests will be served.
+        ready(addr);
+        server::serve(listener, state, shutdown).await
     })
 }
 
@@ -236,6 +255,50 @@ mod tests {
         assert!(parse(&["--keepalive", "0s"]).is_err());
         assert!(parse(&["--retention", "0"]).is_err());
         assert!(parse(&["--data-dir", "/x", "--in-memory"]).is_err());
+    }
+
+    #[test]
+    fn serves_until_shutdown_after_announcing_the_bound_address() {
+        let deadline = Duration::from_secs(15);
+        let args = parse(&["--in-memory", "--listen", "127.0.0.1:0"]).unwrap();
+        let (announced, addr) = std::sync::mpsc::channel();
+        let (done, result) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            let _ = done.send(run_until(args, shutdown, move |addr| {
+                let _ = announced.send(addr);
+            }));
+        });
+        let addr = addr
+            .recv_timeout(deadline)
+            .expect("the server announces itself");
+        assert_ne!(addr.port(), 0);
+        assert_eq!(readiness_line(addr), format!("listening on http://{addr}"));
+        let client = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let health = client.block_on(async {
+            let response = reqwest::get(format!("http://{addr}/healthz"))
+                .await
+                .unwrap();
+            response.text().await.unwrap()
+        });
+        assert_eq!(health, "ok");
+        stop.send(()).unwrap();
+        result.recv_timeout(deadline).expect("run returns").unwrap();
+    }
+
+    #[test]
+    fn refuses_open_access_on_a_public_address_before_announcing() {
+        let args = parse(&["--in-memory", "--listen", "0.0.0.0:0"]).unwrap();
+        let mut announced = false;
+        let err = run_until(args, std::future::pending(), |_| announced = true).unwrap_err();
+        assert!(matches!(err, ServerError::OpenAccess { .. }), "{err}");
+        assert!(!announced);
     }
 
     #[test]

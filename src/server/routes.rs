@@ -70,6 +70,10 @@ async fn submit(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    if state.0.cancel.is_cancelled() {
+        // Shutting down: a deployment accepted now could not run.
+        return Err(ApiError::unavailable());
+    }
     let key = deploy::idempotency_key(headers.get("idempotency-key").map(|v| v.as_bytes()))?;
     let body = body?;
     let text = std::str::from_utf8(&body)

@@ -124,7 +124,8 @@ pub(crate) async fn stream(
         head.last_id
     });
     // Ids start..=pruned_through are gone. For a deployment stream that only matters if the
-    // deployment had events among them.
+    // deployment had events among them; other streams cannot tell cheaply whether any of the
+    // lost events would have matched, so they are told whenever something is missing.
     let gap = head.pruned_through > start
         && info
             .as_ref()
@@ -260,7 +261,8 @@ impl Session {
                 received = live.recv() => match received {
                     Ok(published) => self.on_live(&published).await,
                     // Fell behind the bus: the store has everything we missed.
-                    Err(RecvError::Lagged(_)) => {
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::debug!(missed, after = self.last, "stream lagged; catching up from the store");
                         self.app.lag_recoveries.fetch_add(1, Ordering::Relaxed);
                         self.catch_up().await
                     }
@@ -314,7 +316,13 @@ impl Session {
             // Ids are global and arrive in order, so passing over an id we do not want is
             // handling it too.
             self.last = self.last.max(published.id);
-            return Ok(());
+            // `app=` may exclude the followed deployment entirely; its end still ends us.
+            let followed = self.filter.deployment.as_deref();
+            let ends = followed.is_some()
+                && event.deployment_id.as_deref() == followed
+                && *published.team == *self.filter.team
+                && event.outcome().is_some();
+            return if ends { Err(End) } else { Ok(()) };
         }
         self.deliver(
             published.id,

@@ -672,6 +672,15 @@ async fn types_filter_selects_events_but_the_stream_still_ends() {
         .await;
     assert!(!steps.is_empty());
     assert!(steps.iter().all(|e| e.kind.as_str().starts_with("step.")));
+
+    // An `app` filter that excludes the followed deployment: nothing is sent, yet it ends.
+    let other = server.deploy(&spec("web", &[("db", "postgres")])).await;
+    let excluded = server
+        .stream(&format!("?deployment={other}&app=elsewhere"))
+        .await
+        .until_end()
+        .await;
+    assert!(excluded.is_empty());
     server.stop().await.unwrap();
 }
 
