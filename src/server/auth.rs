@@ -1,7 +1,7 @@
 //! API keys, the teams they belong to, and who is calling.
 //!
 //! A [`KeyRing`] maps each key to a team. With keys configured, every request except
-//! `/healthz` must send `Authorization: Bearer <key>` (PROTOCOL.md B.3); the [`Caller`] extractor
+//! `/healthz` must send `Authorization: Bearer <key>` (PROTOCOL.md B.3); the `Caller` extractor
 //! resolves it to a team or rejects it with 401. Without keys, everyone is team `default`
 //! (the server refuses to listen beyond loopback then; see [`super::run`]).
 //!
