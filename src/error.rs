@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use crate::exit::ExitStatus;
+use crate::server::ServerError;
 
 /// Every way a `ctl` command can fail.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +55,7 @@ pub enum Error {
 
     /// The bundled server failed (bind, storage, configuration).
     #[error(transparent)]
-    ServerRun(#[from] crate::server::ServerError),
+    ServerRun(#[from] ServerError),
 
     /// Writing output or reading input failed.
     #[error("I/O error: {0}")]
@@ -66,6 +67,14 @@ impl Error {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Error::Spec(_) | Error::Usage(_) => ExitStatus::Usage,
+            // A server that cannot start because of its configuration is a usage error; one
+            // that cannot bind or store is an unavailable service.
+            Error::ServerRun(
+                ServerError::OpenAccess { .. }
+                | ServerError::NoDataDir
+                | ServerError::Catalogue(_)
+                | ServerError::Keys(_),
+            ) => ExitStatus::Usage,
             Error::Rejected { .. } => ExitStatus::Rejected,
             Error::Unreachable { .. }
             | Error::Server { .. }

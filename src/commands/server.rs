@@ -1,8 +1,314 @@
-//! stub
-/// x
-#[derive(Debug, clap::Args)]
-pub struct ServerArgs {}
-/// x
-pub fn run(_a: ServerArgs) -> Result<(), crate::server::ServerError> {
-    Ok(())
+//! `ctl server`: run the bundled reference server until Ctrl-C or SIGTERM.
+//!
+//! Owns the command line of the server and the process-level concerns: the multi-thread
+//! runtime, logging to stderr, signals, and the readiness line. Everything else is
+//! [`crate::server`]. This module must never print to stdout, and never print or log an API key
+//! (keys travel as [`ApiKey`], whose `Debug` is redacted, and clap never echoes them because
+//! they are validated after parsing).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::server::auth::DEFAULT_TEAM;
+use crate::server::{self, ApiKey, AppState, Catalogue, KeyRing, ServerConfig, ServerError};
+
+/// Run the bundled reference platform server.
+///
+/// It speaks the innominatus API plus event ids, resume, terminal events and deployment ids
+/// (PROTOCOL.md Part B). Logs go to stderr; set RUST_LOG (e.g. `debug`, `ctl=trace`) to change
+/// the level.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// Address to listen on (HOST:PORT). Port 0 picks a free port; the address actually bound
+    /// is printed to stderr as `listening on http://ADDR`.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
+    pub listen: String,
+
+    /// Directory of the server's database [default: the per-user data directory, e.g.
+    /// ~/.local/share/ctl].
+    #[arg(long, value_name = "DIR", conflicts_with = "in_memory")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Keep everything in memory; nothing survives a restart.
+    #[arg(long)]
+    pub in_memory: bool,
+
+    /// Provider catalogue (YAML) to use instead of the built-in one.
+    #[arg(long, value_name = "FILE")]
+    pub providers: Option<PathBuf>,
+
+    /// API key for team `default` (repeatable). Without any key the server accepts every
+    /// request and listens on loopback addresses only.
+    #[arg(
+        long = "api-key",
+        value_name = "KEY",
+        env = "CTL_SERVER_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub api_keys: Vec<ApiKey>,
+
+    /// YAML file of API keys and their teams: `keys: [{key: KEY, team: TEAM}, ...]`. A team
+    /// sees and deploys only its own applications.
+    #[arg(long, value_name = "FILE")]
+    pub api_keys_file: Option<PathBuf>,
+
+    /// Interval of keep-alive comments on event streams (e.g. 15s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_interval)]
+    pub keepalive: Duration,
+
+    /// Keep at most N events, deleting the oldest. A stream resuming from before the oldest
+    /// kept event gets one `stream.gap` event.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub retention: Option<u64>,
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be greater than zero".to_owned()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl ServerArgs {
+    /// Turns the arguments into a server configuration: reads the catalogue and the keys file
+    /// and resolves the data directory.
+    pub fn config(&self) -> Result<ServerConfig, ServerError> {
+        let mut keys = KeyRing::new();
+        for (i, key) in self.api_keys.iter().enumerate() {
+            keys.insert(key, DEFAULT_TEAM, "--api-key/CTL_SERVER_API_KEYS", i + 1)?;
+        }
+        if let Some(path) = &self.api_keys_file {
+            keys.add_file(path)?;
+        }
+        let catalogue = match &self.providers {
+            Some(path) => Catalogue::load(path)?,
+            None => Catalogue::builtin(),
+        };
+        let data_dir = if self.in_memory {
+            None
+        } else {
+            match &self.data_dir {
+                Some(dir) => Some(dir.clone()),
+                None => Some(
+                    dirs::data_dir()
+                        .map(|d| d.join("ctl"))
+                        .ok_or(ServerError::NoDataDir)?,
+                ),
+            }
+        };
+        Ok(ServerConfig {
+            data_dir,
+            catalogue: Arc::new(catalogue),
+            keys,
+            keepalive: self.keepalive,
+            retention: self.retention,
+            ..ServerConfig::in_memory()
+        })
+    }
+}
+
+/// The readiness line printed to stderr once the server accepts requests.
+///
+/// INTERFACE: tests and scripts read this exact line (`listening on http://ADDR`, ADDR the
+/// address actually bound, so `--listen 127.0.0.1:0` reveals the port) to learn where the
+/// server is and that it is ready. Do not change its wording.
+pub fn readiness_line(addr: SocketAddr) -> String {
+    format!("listening on http://{addr}")
+}
+
+/// Runs `ctl server`: builds a multi-thread runtime, logs to stderr, binds, prints the
+/// readiness line and serves until Ctrl-C or SIGTERM.
+pub fn run(args: ServerArgs) -> Result<(), ServerError> {
+    init_tracing();
+    run_until(args, shutdown_signal(), |addr| {
+        eprintln!("{}", readiness_line(addr))
+    })
+}
+
+/// [`run`] with the shutdown trigger and the readiness announcement given by the caller.
+fn run_until(
+    args: ServerArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServerError> {
+    let config = args.config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ctl-server")
+        .build()?;
+    runtime.block_on(async move {
+        let listener =
+            TcpListener::bind(&args.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: args.listen.clone(),
+                    source,
+                })?;
+        let addr: SocketAddr = listener.local_addr()?;
+        server::check_exposure(addr, &config.keys)?;
+        match &config.data_dir {
+            Some(dir) => tracing::info!(data_dir = %dir.display(), "opening store"),
+            None => tracing::info!("in-memory store: nothing survives a restart"),
+        }
+        if config.keys.is_empty() {
+            tracing::warn!("no API keys configured: open access (loopback only)");
+        } else {
+            tracing::info!(keys = config.keys.len(), "API key authentication enabled");
+        }
+        let state = AppState::open(config).await?;
+        // Announced only once the store is open, so "ready" means requests will be served.
+        ready(addr);
+        server::serve(listener, state, shutdown).await
+    })
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Logs go to stderr: stdout belongs to data output. `try_init` because an embedding
+    // process (or a test) may have installed a subscriber already.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what `docker stop` and systemd send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // Cannot listen for Ctrl-C: rely on SIGTERM alone.
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Harness {
+        #[command(flatten)]
+        args: ServerArgs,
+    }
+
+    fn parse(argv: &[&str]) -> Result<ServerArgs, clap::Error> {
+        let mut full = vec!["ctl-server"];
+        full.extend_from_slice(argv);
+        Harness::try_parse_from(full).map(|h| h.args)
+    }
+
+    #[test]
+    fn defaults() {
+        let args = parse(&["--in-memory"]).unwrap();
+        assert_eq!(args.listen, "127.0.0.1:8081");
+        assert_eq!(args.keepalive, Duration::from_secs(15));
+        let config = args.config().unwrap();
+        assert!(config.data_dir.is_none());
+        assert!(config.keys.is_empty());
+    }
+
+    #[test]
+    fn keys_are_redacted_and_grouped_under_default() {
+        let args = parse(&["--in-memory", "--api-key", "k1-secret", "--api-key", "k2"]).unwrap();
+        assert!(!format!("{args:?}").contains("k1-secret"));
+        let config = args.config().unwrap();
+        assert_eq!(config.keys.team_for("k1-secret"), Some(DEFAULT_TEAM));
+        assert_eq!(config.keys.len(), 2);
+    }
+
+    #[test]
+    fn a_bad_key_is_reported_without_its_value() {
+        let args = parse(&["--in-memory", "--api-key", "bad key"]).unwrap();
+        let err = args.config().unwrap_err().to_string();
+        assert!(!err.contains("bad key"), "{err}");
+        assert!(err.contains("#1"), "{err}");
+    }
+
+    #[test]
+    fn zero_keepalive_and_zero_retention_are_rejected() {
+        assert!(parse(&["--keepalive", "0s"]).is_err());
+        assert!(parse(&["--retention", "0"]).is_err());
+        assert!(parse(&["--data-dir", "/x", "--in-memory"]).is_err());
+    }
+
+    #[test]
+    fn serves_until_shutdown_after_announcing_the_bound_address() {
+        let deadline = Duration::from_secs(15);
+        let args = parse(&["--in-memory", "--listen", "127.0.0.1:0"]).unwrap();
+        let (announced, addr) = std::sync::mpsc::channel();
+        let (done, result) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            let _ = done.send(run_until(args, shutdown, move |addr| {
+                let _ = announced.send(addr);
+            }));
+        });
+        let addr = addr
+            .recv_timeout(deadline)
+            .expect("the server announces itself");
+        assert_ne!(addr.port(), 0);
+        assert_eq!(readiness_line(addr), format!("listening on http://{addr}"));
+        let client = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let health = client.block_on(async {
+            let response = reqwest::get(format!("http://{addr}/healthz"))
+                .await
+                .unwrap();
+            response.text().await.unwrap()
+        });
+        assert_eq!(health, "ok");
+        stop.send(()).unwrap();
+        result.recv_timeout(deadline).expect("run returns").unwrap();
+    }
+
+    #[test]
+    fn refuses_open_access_on_a_public_address_before_announcing() {
+        let args = parse(&["--in-memory", "--listen", "0.0.0.0:0"]).unwrap();
+        let mut announced = false;
+        let err = run_until(args, std::future::pending(), |_| announced = true).unwrap_err();
+        assert!(matches!(err, ServerError::OpenAccess { .. }), "{err}");
+        assert!(!announced);
+    }
+
+    #[test]
+    fn open_access_is_loopback_only() {
+        let keys = KeyRing::new();
+        assert!(server::check_exposure("127.0.0.1:1".parse().unwrap(), &keys).is_ok());
+        assert!(server::check_exposure("[::1]:1".parse().unwrap(), &keys).is_ok());
+        let err = server::check_exposure("0.0.0.0:1".parse().unwrap(), &keys).unwrap_err();
+        assert!(err.to_string().contains("refusing to listen on 0.0.0.0:1"));
+        let keys = keys.with_key("k", "t").unwrap();
+        assert!(server::check_exposure("0.0.0.0:1".parse().unwrap(), &keys).is_ok());
+    }
 }

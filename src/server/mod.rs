@@ -1,31 +1,180 @@
-//! The bundled reference platform server (`ctl server`).
+//! The bundled reference platform server (`ctl server`): PROTOCOL.md Part B.
+//!
+//! Layout:
+//! - [`run`] / [`serve`]: serve a listener until a shutdown future resolves (mini-redis shape);
+//! - `routes`: [`router`], the HTTP API and its JSON shapes;
+//! - `sse`: the event stream (replay from the store, then live, no gap, no duplicate);
+//! - `store`: SQLite on one dedicated thread, the single writer that assigns event ids;
+//! - `bus`: the broadcast doorbell the store rings after each commit;
+//! - `deploy`: accepting deployments and driving them through the orchestrator;
+//! - [`orchestrator`] and [`catalogue`]: what a deployment does, per provider workflow;
+//! - [`auth`]: API keys, teams, and who is calling;
+//! - `api_error`: the one JSON error envelope.
+//!
+//! Everything here runs on whatever tokio runtime the caller provides, current-thread included
+//! (`ctl deploy --local` runs the server in-process). This module must never write to stdout
+//! (it belongs to the client's output) and never log or return an API key.
 
+pub mod auth;
 pub mod catalogue;
 pub mod orchestrator;
-// TEMP STUB
-/// x
-#[derive(Debug, thiserror::Error)]
-#[error("stub")]
-pub struct ServerError;
-/// x
+
+mod api_error;
+mod bus;
+mod deploy;
+mod routes;
+mod sse;
+mod state;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+pub use auth::{ApiKey, KeyError, KeyRing};
+pub use catalogue::{Catalogue, CatalogueError};
+pub use routes::router;
+pub use state::AppState;
+pub use store::StoreError;
+
+/// Everything `ctl server` can be configured with.
+#[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// x
-    pub catalogue: std::sync::Arc<catalogue::Catalogue>,
+    /// Where the SQLite database lives (created if missing); `None` keeps everything in memory.
+    pub data_dir: Option<PathBuf>,
+    /// The providers, by resource type.
+    pub catalogue: Arc<Catalogue>,
+    /// API keys and their teams; empty means open access (loopback only).
+    pub keys: KeyRing,
+    /// Interval of `: keepalive` comments on event streams (PROTOCOL.md B.1 default 15 s).
+    pub keepalive: Duration,
+    /// The `retry:` hint sent at the start of every stream.
+    pub retry: Duration,
+    /// Keep at most this many events (oldest deleted first); `None` keeps everything.
+    pub retention: Option<u64>,
+    /// How long shutdown waits for open connections, then again for running deployments,
+    /// then again for the store, before giving up on each.
+    pub shutdown_grace: Duration,
 }
+
 impl ServerConfig {
-    /// x
+    /// An in-memory server with the built-in catalogue, no keys, and the protocol defaults.
     pub fn in_memory() -> Self {
         ServerConfig {
-            catalogue: std::sync::Arc::new(catalogue::Catalogue::builtin()),
+            data_dir: None,
+            catalogue: Arc::new(Catalogue::builtin()),
+            keys: KeyRing::new(),
+            keepalive: Duration::from_secs(15),
+            retry: Duration::from_secs(1),
+            retention: None,
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }
-/// x
-pub async fn run(
-    _l: tokio::net::TcpListener,
-    _c: ServerConfig,
-    s: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), ServerError> {
-    s.await;
+
+/// Why the server could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address as given.
+        addr: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No API key is configured and the address is reachable from other machines.
+    #[error(
+        "refusing to listen on {addr} without API keys: anyone who can reach it could deploy; \
+         configure a key (--api-key, CTL_SERVER_API_KEYS or --api-keys-file) or listen on a \
+         loopback address such as 127.0.0.1"
+    )]
+    OpenAccess {
+        /// The bound address.
+        addr: SocketAddr,
+    },
+    /// No data directory was given and none could be determined.
+    #[error("cannot determine a data directory for this user; pass --data-dir DIR or --in-memory")]
+    NoDataDir,
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The provider catalogue is invalid.
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
+    /// The API keys are invalid.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// Another I/O failure (building the runtime, reading the bound address, serving).
+    #[error("server I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Refuses open access beyond loopback (PROTOCOL.md B.3).
+pub fn check_exposure(addr: SocketAddr, keys: &KeyRing) -> Result<(), ServerError> {
+    if keys.is_empty() && !addr.ip().is_loopback() {
+        return Err(ServerError::OpenAccess { addr });
+    }
     Ok(())
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then stops cleanly: every event
+/// stream ends, running deployments are cancelled and awaited (bounded by
+/// [`ServerConfig::shutdown_grace`]), the store is closed, and this returns. It never hangs.
+///
+/// Refuses ([`ServerError::OpenAccess`]) a non-loopback listener when no key is configured.
+/// Works on a current-thread runtime.
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    check_exposure(listener.local_addr()?, &config.keys)?;
+    let state = AppState::open(config).await?;
+    serve(listener, state, shutdown).await
+}
+
+/// [`run`] with an already opened state (so a caller can report readiness only once the store
+/// is open). Shuts the state down before returning. Does not check exposure.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let cancel = state.0.cancel.clone();
+    let grace = state.0.shutdown_grace;
+    let trigger = tokio::spawn({
+        let cancel = cancel.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            cancel.cancel();
+        }
+    });
+    let server = axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(cancel.clone().cancelled_owned())
+        .into_future();
+    let result = tokio::select! {
+        served = server => served.map_err(ServerError::Io),
+        // Streams end on `cancel`, but a client could still hold a request open (a slow
+        // upload); past the grace period it is dropped rather than keeping us alive.
+        _ = async {
+            cancel.cancelled().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!("connections still open {grace:?} after shutdown; closing them");
+            Ok(())
+        }
+    };
+    trigger.abort();
+    state.shutdown().await;
+    result
 }

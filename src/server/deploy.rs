@@ -1,0 +1,314 @@
+//! Accepting deployments and driving them through the orchestrator.
+//!
+//! A `POST` is validated ([`validate`]), recorded by the store (application, deployment row,
+//! its resources as `pending`), and answered; a task then waits for the previous deployment of
+//! the same application to finish, asks the store for the plan (create / update / unchanged per
+//! resource), runs [`orchestrator::run_deployment`] and feeds every event it emits into the store,
+//! which assigns ids, updates state and broadcasts.
+//!
+//! Deployments of one application run one at a time, in the order they were accepted: a later
+//! spec must not be overtaken by an earlier one, and the plan of a deployment must see the
+//! resource states its predecessor left. A waiting deployment is `running` (its resources
+//! `pending`) and its stream stays open until it starts and ends. Different applications
+//! deploy in parallel.
+//!
+//! This module must never emit events itself except the safety-net terminal event when the
+//! orchestrator ends without one, and must never let a deployment end without a terminal
+//! event unless the server is shutting down.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::FutureExt;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::api_error::ApiError;
+use super::catalogue::Catalogue;
+use super::orchestrator::{self, DeploymentPlan};
+use super::state::App;
+use super::store::{SpecResource, Submission, Submitted};
+use crate::event::{Event, EventKind};
+use crate::spec::{self, Spec};
+
+/// Buffer between the orchestrator and the store writer. Small: the orchestrator should feel
+/// the store's pace rather than queue events in memory.
+const EVENT_BUFFER: usize = 64;
+
+/// The longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// What the API answers for an accepted deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Accepted {
+    /// The deployment id.
+    pub(crate) deployment_id: u64,
+    /// The application.
+    pub(crate) app: String,
+}
+
+/// Validates a submitted spec: PROTOCOL.md A.2 rules through [`spec::parse`], then every
+/// resource type must have a provider. Returns the spec and its resources with their
+/// canonical fragments.
+pub(crate) fn validate(
+    body: &str,
+    catalogue: &Catalogue,
+) -> Result<(Spec, Vec<SpecResource>), ApiError> {
+    let spec =
+        spec::parse(body, "request body").map_err(|e| ApiError::invalid_spec(e.message()))?;
+    let mut unknown: Vec<String> = spec
+        .resources
+        .iter()
+        .filter(|r| catalogue.provider_for(&r.kind).is_none())
+        .map(|r| format!("{} (type: {})", r.name, r.kind))
+        .collect();
+    if !unknown.is_empty() {
+        // innominatus lists these in map order (random); sorted, the message is reproducible.
+        unknown.sort();
+        return Err(ApiError::unknown_resource_types(format!(
+            "Resource validation failed: unknown resource types (no provider registered): {}",
+            unknown.join(", ")
+        )));
+    }
+    let fragments = resource_fragments(&spec.source);
+    let resources = spec
+        .resources
+        .iter()
+        .map(|r| SpecResource {
+            name: r.name.clone(),
+            kind: r.kind.clone(),
+            params: fragments
+                .as_ref()
+                .and_then(|f| f.get(&r.name))
+                .map(Value::to_string),
+        })
+        .collect();
+    Ok((spec, resources))
+}
+
+/// The `resources:` mapping of a spec as JSON (keys sorted by serde_json's default map), for
+/// comparing one deployment's resource with the last one provisioned. `spec::Spec` keeps only
+/// each resource's name and type, so the fragment is read here from the already validated text.
+/// `None` when the mapping cannot be represented as JSON (non-string keys): such resources are
+/// then always re-provisioned, never wrongly skipped.
+fn resource_fragments(source: &str) -> Option<serde_json::Map<String, Value>> {
+    let doc: Value = serde_yaml::from_str(source).ok()?;
+    match doc.get("resources")? {
+        Value::Object(map) => Some(map.clone()),
+        _ => None,
+    }
+}
+
+/// Checks an `Idempotency-Key` header value.
+pub(crate) fn idempotency_key(raw: Option<&[u8]>) -> Result<Option<String>, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let usable = !raw.is_empty()
+        && raw.len() <= MAX_IDEMPOTENCY_KEY
+        && raw.iter().all(|b| b.is_ascii_graphic() || *b == b' ');
+    if !usable {
+        return Err(ApiError::bad_request(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"
+        )));
+    }
+    // Checked above: printable ASCII is UTF-8.
+    Ok(Some(String::from_utf8_lossy(raw).into_owned()))
+}
+
+/// Records a deployment and starts its driver. Returns once the deployment row exists, so the
+/// caller can stream `?deployment=<id>` right away and see it from `deployment.started` on.
+pub(crate) async fn submit(
+    app: &Arc<App>,
+    team: Arc<str>,
+    spec: Spec,
+    resources: Vec<SpecResource>,
+    key: Option<String>,
+) -> Result<Accepted, ApiError> {
+    let name = spec.name.clone();
+    let submission = Submission {
+        team: team.clone(),
+        app: spec.name,
+        spec: spec.source,
+        resources,
+        idempotency_key: key,
+    };
+    match app.store.call(move |db| db.submit(submission)).await? {
+        Submitted::Existing {
+            deployment_id,
+            app: existing,
+        } => Ok(Accepted {
+            deployment_id,
+            app: existing,
+        }),
+        Submitted::Forbidden => Err(ApiError::forbidden(format!(
+            "Application '{name}' belongs to another team"
+        ))),
+        Submitted::New {
+            deployment_id,
+            after,
+            done,
+        } => {
+            tracing::info!(deployment_id, app = %name, "deployment accepted");
+            let driver = drive(app.clone(), deployment_id, name.clone(), team, after, done);
+            app.tasks.spawn(driver);
+            Ok(Accepted {
+                deployment_id,
+                app: name,
+            })
+        }
+    }
+}
+
+/// Runs one accepted deployment from its turn in the queue to its end.
+async fn drive(
+    app: Arc<App>,
+    deployment_id: u64,
+    name: String,
+    team: Arc<str>,
+    after: Option<CancellationToken>,
+    done: CancellationToken,
+) {
+    // Whatever happens below (end, shutdown, panic), the next deployment of the app may go.
+    let _done = done.drop_guard();
+    if let Some(previous) = after {
+        tokio::select! {
+            _ = previous.cancelled() => {}
+            // Shutdown while waiting: the deployment stays `running` and is failed on restart.
+            _ = app.cancel.cancelled() => return,
+        }
+    }
+    let resources = match app.store.call(move |db| db.plan(deployment_id)).await {
+        Ok(resources) => resources,
+        Err(err) => {
+            tracing::error!(deployment_id, error = %err, "cannot plan deployment");
+            return;
+        }
+    };
+    let plan = DeploymentPlan {
+        deployment_id: deployment_id.to_string(),
+        app_name: name.clone(),
+        resources,
+    };
+    let started = Instant::now();
+    let (events, rx) = mpsc::channel(EVENT_BUFFER);
+    let run = AssertUnwindSafe(orchestrator::run_deployment(
+        plan,
+        app.catalogue.clone(),
+        events,
+        app.cancel.child_token(),
+    ))
+    .catch_unwind();
+    let forward = forward(&app, rx, &team, deployment_id, &name);
+    let (outcome, terminal_stored) = tokio::join!(run, forward);
+    if outcome.is_err() {
+        tracing::error!(deployment_id, "the orchestrator panicked");
+    }
+    if !terminal_stored && !app.cancel.is_cancelled() {
+        // The orchestrator ended without saying how: fail the deployment rather than leave it
+        // `running` forever, which would also block every later deployment of the app.
+        let event = Event::new(EventKind::DeploymentFailed, name.clone())
+            .with_source("orchestration-engine")
+            .with_deployment(deployment_id.to_string())
+            .with(
+                "error",
+                "the deployment ended without a result (internal error)",
+            )
+            .with("failed_resources", Vec::<String>::new())
+            .with("duration_ms", started.elapsed().as_millis() as u64);
+        if let Err(err) = app.store.append(event, team.clone()).await {
+            tracing::error!(deployment_id, error = %err, "cannot record deployment failure");
+        }
+    }
+    match outcome {
+        Ok(Some(outcome)) => {
+            tracing::info!(deployment_id, app = %name, %outcome, "deployment finished")
+        }
+        _ => tracing::info!(deployment_id, app = %name, "deployment stopped"),
+    }
+    let _ = app
+        .store
+        .call(move |db| {
+            db.dequeue(&name, deployment_id);
+            Ok(())
+        })
+        .await;
+}
+
+/// Stores every event the orchestrator emits, in order, stamped with this deployment.
+/// Returns whether a terminal event was stored. Anything after the terminal event is dropped:
+/// a deployment has exactly one terminal event, and it is the last.
+async fn forward(
+    app: &App,
+    mut rx: mpsc::Receiver<Event>,
+    team: &Arc<str>,
+    deployment_id: u64,
+    name: &str,
+) -> bool {
+    let mut terminal = false;
+    while let Some(mut event) = rx.recv().await {
+        if terminal {
+            tracing::warn!(deployment_id, kind = %event.kind, "event after the terminal event dropped");
+            continue;
+        }
+        event.deployment_id = Some(deployment_id.to_string());
+        if event.app_name.is_empty() {
+            event.app_name = name.to_owned();
+        }
+        let is_terminal = event.outcome().is_some();
+        match app.store.append(event, team.clone()).await {
+            Ok(_) => terminal = is_terminal,
+            Err(err) => {
+                // Only at shutdown; dropping `rx` makes the orchestrator's next send fail.
+                tracing::warn!(deployment_id, error = %err, "cannot store event");
+                return terminal;
+            }
+        }
+    }
+    terminal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = "apiVersion: score.dev/v1b1\nmetadata:\n  name: web\ncontainers:\n  main:\n    image: nginx\nresources:\n  db:\n    type: postgres\n    params: {size: 1, tier: a}\n  zz:\n    type: nosuch\n  aa:\n    type: other\n";
+
+    #[test]
+    fn unknown_types_are_listed_sorted() {
+        let err = validate(SPEC, &Catalogue::builtin()).unwrap_err();
+        assert_eq!(err.status(), axum::http::StatusCode::BAD_REQUEST);
+        assert_eq!(
+            err.message(),
+            "Resource validation failed: unknown resource types (no provider registered): aa (type: other), zz (type: nosuch)"
+        );
+    }
+
+    #[test]
+    fn fragments_ignore_key_order_and_formatting() {
+        let a = resource_fragments("resources:\n  db: {type: postgres, params: {a: 1, b: 2}}\n")
+            .unwrap();
+        let b = resource_fragments(
+            "resources:\n  db:\n    params:\n      b: 2\n      a: 1\n    type: postgres\n",
+        )
+        .unwrap();
+        assert_eq!(a["db"].to_string(), b["db"].to_string());
+        let c = resource_fragments("resources:\n  db: {type: postgres, params: {a: 1, b: 3}}\n")
+            .unwrap();
+        assert_ne!(a["db"].to_string(), c["db"].to_string());
+    }
+
+    #[test]
+    fn idempotency_keys_are_checked() {
+        assert_eq!(idempotency_key(None).unwrap(), None);
+        assert_eq!(
+            idempotency_key(Some(b"abc-1")).unwrap().as_deref(),
+            Some("abc-1")
+        );
+        assert!(idempotency_key(Some(b"")).is_err());
+        assert!(idempotency_key(Some(&[0xff])).is_err());
+        assert!(idempotency_key(Some(&[b'a'; 300])).is_err());
+    }
+}

@@ -1,0 +1,457 @@
+//! `GET /api/events/stream`: replay from the store, then live from the bus, with no gap and no
+//! duplicate (PROTOCOL.md B.1).
+//!
+//! The order of operations is the whole trick (STYLE.md 12):
+//! 1. subscribe to the bus *first*, so every event committed from now on reaches us;
+//! 2. replay from the store every matching event with an id above the resume point, page by
+//!    page, until a page comes back short (the log's end at that moment);
+//! 3. forward live events, skipping every id not above the last one handled (the bus also
+//!    holds events the replay already covered);
+//! 4. if the bus says we lagged, go back to 2 from the last id handled; nothing is dropped.
+//!
+//! Each stream is one task writing frames into a small bounded channel that the response body
+//! drains. A client that stops reading fills that channel and the socket buffers, and the task
+//! then simply waits; meanwhile the bus overwrites its backlog (a fixed ring shared by all), and
+//! the store serves the catch-up later. So one stuck client costs bounded memory and never
+//! slows the others.
+//!
+//! Frames: `retry: <ms>` with the `connected` frame first, then `id: <id>\ndata: <json>\n\n`
+//! per event, and `: keepalive\n\n` at a fixed interval. The stream ends cleanly (end of the
+//! chunked body) at shutdown and, with `deployment=<id>`, after that deployment's terminal
+//! event.
+//!
+//! This module must never write anything to a stream that is not valid SSE, and never send an
+//! event of another team.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+use super::AppState;
+use super::api_error::ApiError;
+use super::auth::Caller;
+use super::bus::{self, Published};
+use super::state::App;
+use super::store::{EventFilter, Store};
+use crate::event::{Event, EventKind};
+
+/// Frames buffered between a stream's task and its socket. Small on purpose: backpressure
+/// should reach the task quickly so the store, not memory, absorbs a slow reader.
+const FRAME_BUFFER: usize = 32;
+
+const KEEPALIVE: &[u8] = b": keepalive\n\n";
+
+/// Query parameters of the stream endpoint.
+#[derive(Debug, Deserialize)]
+pub(crate) struct StreamParams {
+    /// Only this application's events.
+    app: Option<String>,
+    /// Only this deployment's events; the stream ends after its terminal event.
+    deployment: Option<String>,
+    /// Comma-separated types; each may end in `.*`.
+    types: Option<String>,
+    /// Resume after this id (like `Last-Event-ID`).
+    since: Option<String>,
+}
+
+/// The stream was told to stop (client gone, shutdown, deployment finished).
+struct End;
+
+type Flow = Result<(), End>;
+
+/// The handler of `GET /api/events/stream`.
+pub(crate) async fn stream(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    params: Result<Query<StreamParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params?;
+    let app = state.0.clone();
+    let resume = resume_point(&headers, params.since.as_deref())?;
+    let types: Vec<String> = params
+        .types
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let filter = EventFilter {
+        team: caller.team.clone(),
+        app: params.app.filter(|a| !a.is_empty()),
+        deployment: params.deployment.filter(|d| !d.is_empty()),
+    };
+
+    // Step 1: subscribe before any read of the store (see the module docs).
+    let live = app.store.subscribe();
+    let (team, deployment) = (filter.team.clone(), filter.deployment.clone());
+    let (head, info) = app
+        .store
+        .call(move |db| {
+            let info = match &deployment {
+                Some(d) => db.deployment_info(d, &team)?,
+                None => None,
+            };
+            Ok((db.head()?, info))
+        })
+        .await?;
+    if filter.deployment.is_some() && info.is_none() {
+        return Err(ApiError::not_found("Deployment not found"));
+    }
+
+    // Without a resume point: a deployment stream starts at the deployment's beginning; any
+    // other stream starts now, like innominatus (there is no sensible "all history" default).
+    let start = resume.unwrap_or(if filter.deployment.is_some() {
+        0
+    } else {
+        head.last_id
+    });
+    // Ids start..=pruned_through are gone. For a deployment stream that only matters if the
+    // deployment had events among them; other streams cannot tell cheaply whether any of the
+    // lost events would have matched, so they are told whenever something is missing.
+    let gap = head.pruned_through > start
+        && info
+            .as_ref()
+            .is_none_or(|i| i.first_event_id.is_some_and(|f| f <= head.pruned_through));
+
+    let client = app.next_client.fetch_add(1, Ordering::Relaxed) + 1;
+    let mut connected = Event::new(EventKind::Connected, "");
+    connected
+        .extra
+        .insert("client_id".to_owned(), format!("client-{client}").into());
+    let (out, frames) = mpsc::channel::<Bytes>(FRAME_BUFFER);
+    let first = format!(
+        "retry: {}\ndata: {}\n\n",
+        app.retry.as_millis(),
+        connected.to_json()
+    );
+    // The channel is new and empty, so this cannot fail for lack of room.
+    let _ = out.try_send(Bytes::from(first));
+
+    let mut session = Session {
+        store: app.store.clone(),
+        filter,
+        types,
+        out,
+        cancel: app.cancel.clone(),
+        last: start,
+        app: app.clone(),
+    };
+    let keepalive = app.keepalive;
+    tokio::spawn(async move {
+        if gap {
+            let frame = gap_frame(&session.filter, start, head.pruned_through);
+            session.last = head.pruned_through;
+            if session.emit(frame).await.is_err() {
+                return;
+            }
+        }
+        session.run(live, keepalive).await;
+    });
+
+    let body = Body::from_stream(ReceiverStream::new(frames).map(Ok::<_, Infallible>));
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::OK;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-transform"),
+    );
+    // nginx buffers proxied responses unless told otherwise.
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+/// The resume point: the larger of `Last-Event-ID` and `?since=`. A reconnecting client sends
+/// the header with its latest id while the URL keeps the original `since`, so the larger one
+/// is always what the client already has.
+fn resume_point(headers: &HeaderMap, since: Option<&str>) -> Result<Option<u64>, ApiError> {
+    let header = match headers.get("last-event-id") {
+        None => None,
+        Some(v) => {
+            let text = v.to_str().unwrap_or("?").trim();
+            if text.is_empty() {
+                None
+            } else {
+                Some(text.parse::<u64>().map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid Last-Event-ID header: expected an event id (a non-negative integer)",
+                    )
+                })?)
+            }
+        }
+    };
+    let query = match since.map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(s.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(
+                "invalid since parameter: expected an event id (a non-negative integer)",
+            )
+        })?),
+    };
+    Ok(header.max(query))
+}
+
+/// The one `stream.gap` event: events after `since` up to `pruned_through` are gone. Its id is
+/// the last missing one, so a client resuming from it is not told twice.
+fn gap_frame(filter: &EventFilter, since: u64, pruned_through: u64) -> Bytes {
+    let mut event = Event::new(EventKind::StreamGap, filter.app.clone().unwrap_or_default())
+        .with_source("ctl-server")
+        .with("requested_since", since)
+        .with("first_available", pruned_through + 1);
+    event.id = pruned_through.to_string();
+    event.timestamp = Some(chrono::Local::now().fixed_offset());
+    event.deployment_id = filter.deployment.clone();
+    event_frame(pruned_through, &event.to_json())
+}
+
+fn event_frame(id: u64, json: &str) -> Bytes {
+    Bytes::from(format!("id: {id}\ndata: {json}\n\n"))
+}
+
+/// One connected stream.
+struct Session {
+    store: Store,
+    filter: EventFilter,
+    /// Type patterns; empty means all.
+    types: Vec<String>,
+    out: mpsc::Sender<Bytes>,
+    cancel: CancellationToken,
+    /// The highest id handled (sent or filtered out). Never decreases.
+    last: u64,
+    app: Arc<App>,
+}
+
+impl Session {
+    async fn run(&mut self, mut live: bus::Receiver, keepalive: Duration) {
+        if self.catch_up().await.is_err() {
+            return;
+        }
+        let mut ticks = tokio::time::interval_at(Instant::now() + keepalive, keepalive);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            let flow = tokio::select! {
+                // Shutdown: end the body cleanly; the client resumes elsewhere with its last id.
+                _ = self.cancel.cancelled() => Err(End),
+                // The client went away while we were idle.
+                _ = self.out.closed() => Err(End),
+                // Keep proxies and the client's idle timer from giving up on a quiet stream.
+                _ = ticks.tick() => self.emit(Bytes::from_static(KEEPALIVE)).await,
+                received = live.recv() => match received {
+                    Ok(published) => self.on_live(&published).await,
+                    // Fell behind the bus: the store has everything we missed.
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::debug!(missed, after = self.last, "stream lagged; catching up from the store");
+                        self.app.lag_recoveries.fetch_add(1, Ordering::Relaxed);
+                        self.catch_up().await
+                    }
+                    // The store thread is gone: the server is stopping.
+                    Err(RecvError::Closed) => Err(End),
+                },
+            };
+            if flow.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Replays from the store everything after `last`, until the end of the log.
+    async fn catch_up(&mut self) -> Flow {
+        loop {
+            let filter = self.filter.clone();
+            let after = self.last;
+            let page = self
+                .store
+                .call(move |db| db.read_events(&filter, after))
+                .await
+                .map_err(|_| End)?;
+            for event in &page.events {
+                self.deliver(
+                    event.id,
+                    &event.kind,
+                    event.deployment_id.as_deref(),
+                    &event.json,
+                )
+                .await?;
+            }
+            if page.at_end {
+                // The deployment had ended when this page was read, yet its terminal event was
+                // not delivered: retention deleted it. Nothing more will come.
+                if self.filter.deployment.is_some() && page.deployment_finished {
+                    return Err(End);
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    async fn on_live(&mut self, published: &Published) -> Flow {
+        let event = &published.event;
+        if !self.filter.admits(
+            &published.team,
+            &event.app_name,
+            event.deployment_id.as_deref(),
+        ) {
+            // Ids are global and arrive in order, so passing over an id we do not want is
+            // handling it too.
+            self.last = self.last.max(published.id);
+            // `app=` may exclude the followed deployment entirely; its end still ends us.
+            let followed = self.filter.deployment.as_deref();
+            let ends = followed.is_some()
+                && event.deployment_id.as_deref() == followed
+                && *published.team == *self.filter.team
+                && event.outcome().is_some();
+            return if ends { Err(End) } else { Ok(()) };
+        }
+        self.deliver(
+            published.id,
+            &event.kind,
+            event.deployment_id.as_deref(),
+            &published.json,
+        )
+        .await
+    }
+
+    /// Sends one event the filter admits, unless already handled or excluded by `types`; ends
+    /// the stream after the followed deployment's terminal event (even if `types` hides it).
+    async fn deliver(
+        &mut self,
+        id: u64,
+        kind: &EventKind,
+        deployment: Option<&str>,
+        json: &str,
+    ) -> Flow {
+        if id <= self.last {
+            return Ok(());
+        }
+        self.last = id;
+        if self.types.is_empty() || self.types.iter().any(|t| kind.matches(t)) {
+            self.emit(event_frame(id, json)).await?;
+        }
+        let followed = self.filter.deployment.as_deref();
+        if followed.is_some() && deployment == followed && kind.outcome().is_some() {
+            return Err(End);
+        }
+        Ok(())
+    }
+
+    /// Queues one frame, waiting while the client is slow; gives up at shutdown.
+    async fn emit(&self, frame: Bytes) -> Flow {
+        tokio::select! {
+            sent = self.out.send(frame) => sent.map_err(|_| End),
+            _ = self.cancel.cancelled() => Err(End),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_point_takes_the_larger_of_header_and_query() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(resume_point(&headers, None).unwrap(), None);
+        assert_eq!(resume_point(&headers, Some("7")).unwrap(), Some(7));
+        headers.insert("last-event-id", HeaderValue::from_static("12"));
+        assert_eq!(resume_point(&headers, Some("7")).unwrap(), Some(12));
+        assert_eq!(resume_point(&headers, Some("20")).unwrap(), Some(20));
+        assert!(resume_point(&headers, Some("x")).is_err());
+        headers.insert("last-event-id", HeaderValue::from_static("-1"));
+        assert!(resume_point(&headers, None).is_err());
+        headers.insert("last-event-id", HeaderValue::from_static(""));
+        assert_eq!(resume_point(&headers, None).unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn lagging_behind_the_bus_falls_back_to_the_store() {
+        // A bus ring of 4 and an output channel of 1 that nobody reads yet: once the session
+        // holds one frame in the channel and one in hand, everything else overflows the ring.
+        let state = AppState::open_with(super::super::ServerConfig::in_memory(), 4)
+            .await
+            .unwrap();
+        let app = state.0.clone();
+        let team: Arc<str> = Arc::from("default");
+        let (out, mut frames) = mpsc::channel(1);
+        let mut session = Session {
+            store: app.store.clone(),
+            filter: EventFilter {
+                team: team.clone(),
+                app: None,
+                deployment: None,
+            },
+            types: Vec::new(),
+            out,
+            cancel: app.cancel.clone(),
+            last: 0,
+            app: app.clone(),
+        };
+        let live = app.store.subscribe();
+        let task = tokio::spawn(async move { session.run(live, Duration::from_secs(3600)).await });
+        let mut expected = Vec::new();
+        for _ in 0..50 {
+            let event = Event::new(EventKind::Other("test.tick".into()), "a");
+            expected.push(app.store.append(event, team.clone()).await.unwrap());
+        }
+        let mut received = Vec::new();
+        while received.last() != expected.last() {
+            let frame = tokio::time::timeout(Duration::from_secs(15), frames.recv())
+                .await
+                .expect("a frame before the deadline")
+                .expect("the session is running");
+            let text = std::str::from_utf8(&frame).unwrap();
+            let id = text
+                .strip_prefix("id: ")
+                .unwrap()
+                .split('\n')
+                .next()
+                .unwrap();
+            received.push(id.parse::<u64>().unwrap());
+        }
+        assert_eq!(received, expected);
+        assert!(app.lag_recoveries.load(Ordering::Relaxed) > 0);
+        state.shutdown().await;
+        tokio::time::timeout(Duration::from_secs(15), task)
+            .await
+            .expect("the session ends at shutdown")
+            .unwrap();
+    }
+
+    #[test]
+    fn gap_frame_is_one_sse_event() {
+        let filter = EventFilter {
+            team: Arc::from("t"),
+            app: Some("web".to_owned()),
+            deployment: None,
+        };
+        let frame = gap_frame(&filter, 3, 10);
+        let text = std::str::from_utf8(&frame).unwrap();
+        assert!(text.starts_with("id: 10\ndata: {"), "{text}");
+        assert!(text.ends_with("}\n\n"));
+        let event = Event::from_json(text["id: 10\ndata: ".len()..].trim_end()).unwrap();
+        assert_eq!(event.kind, EventKind::StreamGap);
+        assert_eq!(event.data_u64("requested_since"), Some(3));
+        assert_eq!(event.data_u64("first_available"), Some(11));
+    }
+}

@@ -1,0 +1,1315 @@
+//! The server's state of record: SQLite, owned by one dedicated thread.
+//!
+//! One `std::thread` owns the `rusqlite::Connection` ([`Db`]); async code sends it closures over
+//! a bounded channel ([`Store::call`]) and awaits the answers. Being the single writer is what
+//! makes event ids and the live bus agree: an event gets its id inside the insert transaction
+//! (`INTEGER PRIMARY KEY AUTOINCREMENT`, so ids are never reused, even after retention deletes
+//! rows), the same transaction projects it onto the `resources`, `deployment_resources` and
+//! `deployments` tables, and only after the commit is it broadcast, from this thread, in id
+//! order (STYLE.md 12).
+//!
+//! Tables:
+//! - `events`: every event, its JSON exactly as sent on the wire, plus the columns streams
+//!   filter on (type, app, team, deployment);
+//! - `apps`: one row per application: owner team, latest spec, timestamps;
+//! - `deployments`: status `running` / `succeeded` / `failed`, timing, error, idempotency key;
+//! - `deployment_resources`: the resources of one deployment and how each ended;
+//! - `resources`: the current resources of each application (PROTOCOL.md A.4), with the spec
+//!   fragment they were last provisioned from, to tell an unchanged resource from a changed one;
+//! - `meta`: `pruned_through`, the highest id retention has deleted (for `stream.gap`).
+//!
+//! This module must never block an async task (all SQLite work runs on the store thread) and
+//! never hand out an event before its transaction has committed.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{Local, TimeZone, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::bus::{self, Published};
+use super::orchestrator::{PlannedResource, ResourceAction};
+use crate::event::{Event, EventKind};
+
+/// The error text of deployments found `running` when the server starts.
+pub(crate) const RESTART_ERROR: &str = "server restarted during deployment";
+
+/// Rows per replay read: bounds the memory one catching-up stream holds at a time.
+pub(crate) const PAGE_SIZE: usize = 500;
+
+/// How many store requests may queue before callers wait (backpressure, not a limit on work).
+const JOB_QUEUE: usize = 256;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store thread could not be started.
+    #[error("cannot start the store thread: {0}")]
+    Thread(#[source] std::io::Error),
+    /// The store has been closed (the server is shutting down).
+    #[error("the store is closed")]
+    Closed,
+}
+
+type Job = Box<dyn FnOnce(&mut Db) + Send>;
+
+/// The async handle to the store thread. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Store {
+    jobs: mpsc::Sender<Job>,
+    bus: bus::Sender,
+}
+
+impl Store {
+    /// Opens (or creates) the database in `data_dir`, or an in-memory one for `None`, and starts
+    /// the store thread. Recovery of interrupted deployments happens before this returns.
+    pub(crate) async fn open(
+        data_dir: Option<PathBuf>,
+        retention: Option<u64>,
+        bus_capacity: usize,
+    ) -> Result<Store, StoreError> {
+        let bus = bus::channel(bus_capacity);
+        let (jobs, mut rx) = mpsc::channel::<Job>(JOB_QUEUE);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let thread_bus = bus.clone();
+        std::thread::Builder::new()
+            .name("ctl-store".to_owned())
+            .spawn(move || {
+                let mut db = match Db::open(data_dir.as_deref(), retention, thread_bus) {
+                    Ok(db) => db,
+                    Err(err) => {
+                        let _ = ready_tx.send(Err(err));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                while let Some(job) = rx.blocking_recv() {
+                    // A bug in one request must not take the whole store down; its caller sees
+                    // `Closed` because the reply sender was dropped, and the open transaction
+                    // (if any) rolls back when dropped.
+                    if std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut db))).is_err() {
+                        tracing::error!("a store request panicked; it was rolled back");
+                    }
+                    if db.closing.is_some() {
+                        break;
+                    }
+                }
+                // Refuse queued and future requests first, then close the connection (which
+                // checkpoints the WAL), then tell `close` we are done.
+                drop(rx);
+                let ack = db.closing.take();
+                drop(db);
+                if let Some(ack) = ack {
+                    let _ = ack.send(());
+                }
+            })
+            .map_err(StoreError::Thread)?;
+        ready_rx.await.map_err(|_| StoreError::Closed)??;
+        Ok(Store { jobs, bus })
+    }
+
+    /// Runs `f` on the store thread and returns its result.
+    pub(crate) async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Db) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |db| {
+            let _ = tx.send(f(db));
+        });
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stores one event (assigning its id) and announces it on the bus.
+    pub(crate) async fn append(&self, event: Event, team: Arc<str>) -> Result<u64, StoreError> {
+        self.call(move |db| db.append(event, &team)).await
+    }
+
+    /// A new subscription to the live bus. Subscribe *before* reading the store, so that every
+    /// event committed after the read is also in the subscription.
+    pub(crate) fn subscribe(&self) -> bus::Receiver {
+        self.bus.subscribe()
+    }
+
+    /// Finishes the queued requests, closes the database and stops the thread. Requests sent
+    /// afterwards fail with [`StoreError::Closed`].
+    pub(crate) async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |db| db.closing = Some(tx));
+        if self.jobs.send(job).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Where the event log stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Head {
+    /// The highest id ever assigned (0 when none).
+    pub(crate) last_id: u64,
+    /// The highest id deleted by retention (0 when none); ids up to it cannot be replayed.
+    pub(crate) pruned_through: u64,
+}
+
+/// Which events a stream may see: its team's, narrowed by app and deployment.
+#[derive(Debug, Clone)]
+pub(crate) struct EventFilter {
+    /// Only events of this team's applications.
+    pub(crate) team: Arc<str>,
+    /// Only this application's events.
+    pub(crate) app: Option<String>,
+    /// Only this deployment's events.
+    pub(crate) deployment: Option<String>,
+}
+
+impl EventFilter {
+    /// The same test as [`Db::read_events`]' `WHERE` clause, for live events.
+    pub(crate) fn admits(&self, team: &str, app: &str, deployment: Option<&str>) -> bool {
+        *self.team == *team
+            && self.app.as_deref().is_none_or(|a| a == app)
+            && self
+                .deployment
+                .as_deref()
+                .is_none_or(|d| deployment == Some(d))
+    }
+}
+
+/// One event read back from the store.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredEvent {
+    /// Its id.
+    pub(crate) id: u64,
+    /// Its type.
+    pub(crate) kind: EventKind,
+    /// Its deployment, if any.
+    pub(crate) deployment_id: Option<String>,
+    /// Its wire JSON.
+    pub(crate) json: Arc<str>,
+}
+
+/// One page of a replay.
+#[derive(Debug)]
+pub(crate) struct Page {
+    /// Matching events with ids above the requested one, in id order, at most [`PAGE_SIZE`].
+    pub(crate) events: Vec<StoredEvent>,
+    /// Whether the page reached the end of the log (fewer rows than asked for).
+    pub(crate) at_end: bool,
+    /// With a deployment filter: whether that deployment had finished when the page was read.
+    /// Read in the same request as the page, so "finished" implies its terminal event (unless
+    /// retention deleted it) is in this or an earlier page.
+    pub(crate) deployment_finished: bool,
+}
+
+/// What a stream needs to know about the deployment it follows.
+#[derive(Debug, Clone)]
+pub(crate) struct DeploymentInfo {
+    /// The id of its `deployment.started` event, once stored.
+    pub(crate) first_event_id: Option<u64>,
+}
+
+/// A resource of a submitted spec.
+#[derive(Debug, Clone)]
+pub(crate) struct SpecResource {
+    /// The name under `resources:`.
+    pub(crate) name: String,
+    /// Its type.
+    pub(crate) kind: String,
+    /// Its spec fragment in canonical form; `None` when it cannot be compared (then it is
+    /// never considered unchanged).
+    pub(crate) params: Option<String>,
+}
+
+/// A deployment request, validated.
+#[derive(Debug, Clone)]
+pub(crate) struct Submission {
+    /// The caller's team.
+    pub(crate) team: Arc<str>,
+    /// The application.
+    pub(crate) app: String,
+    /// The spec text, stored as the application's latest spec.
+    pub(crate) spec: String,
+    /// Its resources, in spec order.
+    pub(crate) resources: Vec<SpecResource>,
+    /// The `Idempotency-Key` header, if sent.
+    pub(crate) idempotency_key: Option<String>,
+}
+
+/// What became of a [`Submission`].
+#[derive(Debug)]
+pub(crate) enum Submitted {
+    /// A new deployment was recorded (status `running`) and must be started.
+    New {
+        /// Its id.
+        deployment_id: u64,
+        /// The previous deployment of the same app; this one may start only after it is done.
+        after: Option<CancellationToken>,
+        /// Cancelled (by the deployment's driver) when this deployment is done.
+        done: CancellationToken,
+    },
+    /// The idempotency key was seen before: this is the deployment it started.
+    Existing {
+        /// Its id.
+        deployment_id: u64,
+        /// Its application.
+        app: String,
+    },
+    /// The application belongs to another team.
+    Forbidden,
+}
+
+/// A deployment as `GET /api/deployments/<id>` shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct DeploymentRow {
+    pub(crate) id: u64,
+    pub(crate) app: String,
+    pub(crate) status: String,
+    pub(crate) started_at: i64,
+    pub(crate) finished_at: Option<i64>,
+    pub(crate) error: Option<String>,
+    pub(crate) resources: Vec<DeploymentResourceRow>,
+}
+
+/// One resource of a deployment.
+#[derive(Debug, Clone)]
+pub(crate) struct DeploymentResourceRow {
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    pub(crate) state: String,
+    pub(crate) error: Option<String>,
+}
+
+/// One current resource of an application (PROTOCOL.md A.4).
+#[derive(Debug, Clone)]
+pub(crate) struct ResourceRow {
+    pub(crate) id: u64,
+    pub(crate) app: String,
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    pub(crate) state: String,
+    pub(crate) error: Option<String>,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+}
+
+/// One application.
+#[derive(Debug, Clone)]
+pub(crate) struct AppRow {
+    pub(crate) name: String,
+    pub(crate) team: String,
+    pub(crate) spec: String,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+    /// Id and status of its latest deployment.
+    pub(crate) latest: Option<(u64, String)>,
+}
+
+/// The result of a delete request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Deleted {
+    /// Deleted, with its `application.deleted` event stored.
+    Done,
+    /// No such application for this team.
+    NotFound,
+    /// A deployment of it is running or waiting.
+    Busy,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL,
+    app TEXT NOT NULL,
+    team TEXT NOT NULL,
+    deployment_id TEXT,
+    json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_team ON events (team, id);
+CREATE INDEX IF NOT EXISTS events_by_app ON events (team, app, id);
+CREATE INDEX IF NOT EXISTS events_by_deployment ON events (deployment_id, id);
+CREATE TABLE IF NOT EXISTS apps (
+    name TEXT PRIMARY KEY,
+    team TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deployments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    app TEXT NOT NULL,
+    team TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    error TEXT,
+    idempotency_key TEXT,
+    first_event_id INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS deployments_by_key
+    ON deployments (team, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deployments_by_app ON deployments (app, id);
+CREATE INDEX IF NOT EXISTS deployments_by_status ON deployments (status);
+CREATE TABLE IF NOT EXISTS deployment_resources (
+    deployment_id INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    params TEXT,
+    state TEXT NOT NULL,
+    error TEXT,
+    PRIMARY KEY (deployment_id, name)
+);
+CREATE TABLE IF NOT EXISTS resources (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    app TEXT NOT NULL,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    state TEXT NOT NULL,
+    error TEXT,
+    params TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (app, name)
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+";
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// Formats stored milliseconds as RFC 3339 in the server's zone, like event timestamps.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    match Local.timestamp_millis_opt(ms).single() {
+        Some(t) => t.to_rfc3339(),
+        None => String::new(),
+    }
+}
+
+/// The database, owned by the store thread. Every method is one request from async code.
+pub(crate) struct Db {
+    conn: Connection,
+    bus: bus::Sender,
+    retention: Option<u64>,
+    pruned_through: u64,
+    /// Per application, the latest deployment accepted and its "done" token: the next one
+    /// waits on it. Kept here so that queue order is commit order.
+    queues: HashMap<String, (u64, CancellationToken)>,
+    /// Set by [`Store::close`]; the thread stops after the current request.
+    closing: Option<oneshot::Sender<()>>,
+}
+
+impl Db {
+    /// Opens the database, creates the schema and recovers interrupted deployments.
+    pub(crate) fn open(
+        data_dir: Option<&Path>,
+        retention: Option<u64>,
+        bus: bus::Sender,
+    ) -> Result<Db, StoreError> {
+        let conn = match data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+                let conn = Connection::open(dir.join("ctl-server.db"))?;
+                // WAL: readers never block the writer and a commit is one sequential append.
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| {
+                    row.get::<_, String>(0)
+                })?;
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                conn
+            }
+            None => Connection::open_in_memory()?,
+        };
+        conn.execute_batch(SCHEMA)?;
+        let pruned_through: u64 = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'pruned_through'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        let mut db = Db {
+            conn,
+            bus,
+            retention: retention.map(|n| n.max(1)),
+            pruned_through,
+            queues: HashMap::new(),
+            closing: None,
+        };
+        db.recover()?;
+        Ok(db)
+    }
+
+    /// Marks every deployment left `running` by a previous process as failed, with a stored
+    /// `deployment.failed` event, and fails the resources it left half-provisioned.
+    fn recover(&mut self) -> Result<(), StoreError> {
+        let running: Vec<(u64, String, String, i64)> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT id, app, team, started_at FROM deployments WHERE status = 'running' ORDER BY id",
+            )?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        for (id, app, team, started_at) in running {
+            let tx = self.conn.transaction()?;
+            let failed: Vec<String> = {
+                let mut stmt = tx.prepare(
+                    "SELECT name FROM deployment_resources
+                     WHERE deployment_id = ?1 AND state <> 'active' ORDER BY position",
+                )?;
+                stmt.query_map([id], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?
+            };
+            tx.execute(
+                "UPDATE deployment_resources SET state = 'failed', error = ?2
+                 WHERE deployment_id = ?1 AND state IN ('pending', 'requested', 'provisioning')",
+                params![id, RESTART_ERROR],
+            )?;
+            tx.execute(
+                "UPDATE resources SET state = 'failed', error = ?2, updated_at = ?3
+                 WHERE app = ?1 AND state IN ('requested', 'provisioning')",
+                params![app, RESTART_ERROR, now_ms()],
+            )?;
+            let event = Event::new(EventKind::DeploymentFailed, app.clone())
+                .with_source("orchestration-engine")
+                .with_deployment(id.to_string())
+                .with("error", RESTART_ERROR)
+                .with("failed_resources", failed)
+                .with("duration_ms", (now_ms() - started_at).max(0));
+            let written = write_event(&tx, event, &team, self.retention, self.pruned_through)?;
+            tx.commit()?;
+            tracing::warn!(deployment_id = id, app = %app, "{RESTART_ERROR}");
+            self.publish(written, &team);
+        }
+        Ok(())
+    }
+
+    /// Stores one event and announces it. Returns its id.
+    pub(crate) fn append(&mut self, event: Event, team: &str) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let written = write_event(&tx, event, team, self.retention, self.pruned_through)?;
+        tx.commit()?;
+        let id = written.id;
+        self.publish(written, team);
+        Ok(id)
+    }
+
+    /// After a commit: remembers the new retention point and broadcasts, in commit order.
+    fn publish(&mut self, written: Written, team: &str) {
+        self.pruned_through = written.pruned_through;
+        // No subscribers is not an error: the event is in the store for whoever comes later.
+        let _ = self.bus.send(Published {
+            id: written.id,
+            team: Arc::from(team),
+            event: Arc::new(written.event),
+            json: Arc::from(written.json),
+        });
+    }
+
+    /// Where the log stands.
+    pub(crate) fn head(&self) -> Result<Head, StoreError> {
+        let max: u64 = self
+            .conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?;
+        Ok(Head {
+            last_id: max.max(self.pruned_through),
+            pruned_through: self.pruned_through,
+        })
+    }
+
+    /// Reads up to [`PAGE_SIZE`] events with id above `after` that `filter` admits.
+    pub(crate) fn read_events(&self, filter: &EventFilter, after: u64) -> Result<Page, StoreError> {
+        self.read_events_limit(filter, after, PAGE_SIZE)
+    }
+
+    fn read_events_limit(
+        &self,
+        filter: &EventFilter,
+        after: u64,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        // Only the clauses in use appear, so SQLite can pick the matching index; unused numbered
+        // parameters are simply not referenced.
+        let mut sql = String::from(
+            "SELECT id, type, deployment_id, json FROM events WHERE id > ?1 AND team = ?2",
+        );
+        if filter.app.is_some() {
+            sql.push_str(" AND app = ?3");
+        }
+        if filter.deployment.is_some() {
+            sql.push_str(" AND deployment_id = ?4");
+        }
+        sql.push_str(" ORDER BY id LIMIT ?5");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let events: Vec<StoredEvent> = stmt
+            .query_map(
+                params![
+                    after,
+                    &*filter.team,
+                    filter.app,
+                    filter.deployment,
+                    limit as i64
+                ],
+                |r| {
+                    Ok(StoredEvent {
+                        id: r.get(0)?,
+                        kind: EventKind::parse(&r.get::<_, String>(1)?),
+                        deployment_id: r.get(2)?,
+                        json: Arc::from(r.get::<_, String>(3)?),
+                    })
+                },
+            )?
+            .collect::<Result<_, _>>()?;
+        let deployment_finished = match &filter.deployment {
+            Some(d) => self
+                .conn
+                .query_row("SELECT status FROM deployments WHERE id = ?1", [d], |r| {
+                    r.get::<_, String>(0)
+                })
+                .optional()?
+                .is_some_and(|s| s != "running"),
+            None => false,
+        };
+        Ok(Page {
+            at_end: events.len() < limit,
+            events,
+            deployment_finished,
+        })
+    }
+
+    /// The deployment `id` if it exists and belongs to `team`.
+    pub(crate) fn deployment_info(
+        &self,
+        id: &str,
+        team: &str,
+    ) -> Result<Option<DeploymentInfo>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT first_event_id FROM deployments WHERE id = ?1 AND team = ?2",
+                params![id, team],
+                |r| {
+                    Ok(DeploymentInfo {
+                        first_event_id: r.get(0)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Records a deployment request: the application (created or updated), the deployment
+    /// (`running`) and its resources (`pending`), all in one transaction.
+    pub(crate) fn submit(&mut self, s: Submission) -> Result<Submitted, StoreError> {
+        let tx = self.conn.transaction()?;
+        if let Some(key) = &s.idempotency_key {
+            let existing: Option<(u64, String)> = tx
+                .query_row(
+                    "SELECT id, app FROM deployments WHERE team = ?1 AND idempotency_key = ?2",
+                    params![&*s.team, key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((deployment_id, app)) = existing {
+                return Ok(Submitted::Existing { deployment_id, app });
+            }
+        }
+        let owner: Option<String> = tx
+            .query_row("SELECT team FROM apps WHERE name = ?1", [&s.app], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if owner.is_some_and(|o| o != *s.team) {
+            return Ok(Submitted::Forbidden);
+        }
+        let now = now_ms();
+        tx.execute(
+            "INSERT INTO apps (name, team, spec, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at",
+            params![s.app, &*s.team, s.spec, now],
+        )?;
+        tx.execute(
+            "INSERT INTO deployments (app, team, status, started_at, idempotency_key)
+             VALUES (?1, ?2, 'running', ?3, ?4)",
+            params![s.app, &*s.team, now, s.idempotency_key],
+        )?;
+        let deployment_id = tx.last_insert_rowid() as u64;
+        for (position, r) in s.resources.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO deployment_resources (deployment_id, position, name, type, params, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending')",
+                params![deployment_id, position as i64, r.name, r.kind, r.params],
+            )?;
+        }
+        tx.commit()?;
+        let done = CancellationToken::new();
+        let after = self
+            .queues
+            .insert(s.app, (deployment_id, done.clone()))
+            .map(|(_, token)| token);
+        Ok(Submitted::New {
+            deployment_id,
+            after,
+            done,
+        })
+    }
+
+    /// Forgets the queue entry of `app` if deployment `id` is still its latest.
+    pub(crate) fn dequeue(&mut self, app: &str, id: u64) {
+        if self
+            .queues
+            .get(app)
+            .is_some_and(|(latest, _)| *latest == id)
+        {
+            self.queues.remove(app);
+        }
+    }
+
+    /// Decides, when deployment `id` is about to run, what to do with each of its resources,
+    /// comparing them with the application's current resources:
+    /// - not there yet: `Create` (a resource row is created, state `requested`);
+    /// - `active`, same type, same spec fragment as last provisioned: `Unchanged`;
+    /// - anything else: `Update`.
+    ///
+    /// Resources of the application that the new spec no longer lists are removed.
+    pub(crate) fn plan(&mut self, id: u64) -> Result<Vec<PlannedResource>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let app: String = tx.query_row("SELECT app FROM deployments WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })?;
+        let wanted: Vec<(String, String, Option<String>)> = {
+            let mut stmt = tx.prepare(
+                "SELECT name, type, params FROM deployment_resources
+                 WHERE deployment_id = ?1 ORDER BY position",
+            )?;
+            stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        let now = now_ms();
+        let mut plan = Vec::with_capacity(wanted.len());
+        for (name, kind, params) in wanted {
+            let current: Option<(u64, String, String, Option<String>)> = tx
+                .query_row(
+                    "SELECT id, type, state, params FROM resources WHERE app = ?1 AND name = ?2",
+                    params![app, name],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let (resource_id, action) = match current {
+                None => {
+                    tx.execute(
+                        "INSERT INTO resources (app, name, type, state, created_at, updated_at)
+                         VALUES (?1, ?2, ?3, 'requested', ?4, ?4)",
+                        params![app, name, kind, now],
+                    )?;
+                    (tx.last_insert_rowid() as u64, ResourceAction::Create)
+                }
+                Some((rid, cur_kind, state, cur_params))
+                    if state == "active"
+                        && cur_kind == kind
+                        && params.is_some()
+                        && cur_params == params =>
+                {
+                    (rid, ResourceAction::Unchanged)
+                }
+                Some((rid, ..)) => {
+                    tx.execute(
+                        "UPDATE resources SET type = ?2, updated_at = ?3 WHERE id = ?1",
+                        params![rid, kind, now],
+                    )?;
+                    (rid, ResourceAction::Update)
+                }
+            };
+            let state = if action == ResourceAction::Unchanged {
+                "active"
+            } else {
+                "requested"
+            };
+            tx.execute(
+                "UPDATE deployment_resources SET state = ?3 WHERE deployment_id = ?1 AND name = ?2",
+                params![id, name, state],
+            )?;
+            plan.push(PlannedResource {
+                name,
+                kind,
+                resource_id,
+                action,
+            });
+        }
+        let keep: HashSet<&str> = plan.iter().map(|p| p.name.as_str()).collect();
+        let existing: Vec<(u64, String)> = {
+            let mut stmt = tx.prepare("SELECT id, name FROM resources WHERE app = ?1")?;
+            stmt.query_map([&app], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        for (rid, name) in existing {
+            if !keep.contains(name.as_str()) {
+                tx.execute("DELETE FROM resources WHERE id = ?1", [rid])?;
+            }
+        }
+        tx.commit()?;
+        Ok(plan)
+    }
+
+    /// Whether deployment `id` has ended (its status is no longer `running`).
+    #[cfg(test)]
+    pub(crate) fn is_finished(&self, id: u64) -> Result<bool, StoreError> {
+        let status: Option<String> = self
+            .conn
+            .query_row("SELECT status FROM deployments WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(status.is_some_and(|s| s != "running"))
+    }
+
+    /// Deployment `id` with its resources, if it belongs to `team`.
+    pub(crate) fn deployment(
+        &self,
+        id: u64,
+        team: &str,
+    ) -> Result<Option<DeploymentRow>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT id, app, status, started_at, finished_at, error FROM deployments
+                 WHERE id = ?1 AND team = ?2",
+                params![id, team],
+                |r| {
+                    Ok(DeploymentRow {
+                        id: r.get(0)?,
+                        app: r.get(1)?,
+                        status: r.get(2)?,
+                        started_at: r.get(3)?,
+                        finished_at: r.get(4)?,
+                        error: r.get(5)?,
+                        resources: Vec::new(),
+                    })
+                },
+            )
+            .optional()?;
+        let Some(mut row) = row else {
+            return Ok(None);
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT name, type, state, error FROM deployment_resources
+             WHERE deployment_id = ?1 ORDER BY position",
+        )?;
+        row.resources = stmt
+            .query_map([id], |r| {
+                Ok(DeploymentResourceRow {
+                    name: r.get(0)?,
+                    kind: r.get(1)?,
+                    state: r.get(2)?,
+                    error: r.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(Some(row))
+    }
+
+    /// The current resources of `app`, if it exists and belongs to `team`.
+    pub(crate) fn resources(&self, app: &str, team: &str) -> Result<Vec<ResourceRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT r.id, r.app, r.name, r.type, r.state, r.error, r.created_at, r.updated_at
+             FROM resources r JOIN apps a ON a.name = r.app
+             WHERE r.app = ?1 AND a.team = ?2 ORDER BY r.id",
+        )?;
+        let rows = stmt
+            .query_map(params![app, team], |r| {
+                Ok(ResourceRow {
+                    id: r.get(0)?,
+                    app: r.get(1)?,
+                    name: r.get(2)?,
+                    kind: r.get(3)?,
+                    state: r.get(4)?,
+                    error: r.get(5)?,
+                    created_at: r.get(6)?,
+                    updated_at: r.get(7)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// The applications of `team`, by name; with `name`, only that one.
+    pub(crate) fn applications(
+        &self,
+        team: &str,
+        name: Option<&str>,
+    ) -> Result<Vec<AppRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT a.name, a.team, a.spec, a.created_at, a.updated_at,
+                    (SELECT d.id FROM deployments d WHERE d.app = a.name AND d.team = a.team
+                     ORDER BY d.id DESC LIMIT 1),
+                    (SELECT d.status FROM deployments d WHERE d.app = a.name AND d.team = a.team
+                     ORDER BY d.id DESC LIMIT 1)
+             FROM apps a WHERE a.team = ?1 AND (?2 IS NULL OR a.name = ?2) ORDER BY a.name",
+        )?;
+        let rows = stmt
+            .query_map(params![team, name], |r| {
+                let id: Option<u64> = r.get(5)?;
+                let status: Option<String> = r.get(6)?;
+                Ok(AppRow {
+                    name: r.get(0)?,
+                    team: r.get(1)?,
+                    spec: r.get(2)?,
+                    created_at: r.get(3)?,
+                    updated_at: r.get(4)?,
+                    latest: id.zip(status),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Deletes `app` and its resources and stores an `application.deleted` event, unless a
+    /// deployment of it is running or waiting. Deployments and events stay, as history.
+    pub(crate) fn delete_application(
+        &mut self,
+        app: &str,
+        team: &str,
+    ) -> Result<Deleted, StoreError> {
+        let tx = self.conn.transaction()?;
+        let owner: Option<String> = tx
+            .query_row("SELECT team FROM apps WHERE name = ?1", [app], |r| r.get(0))
+            .optional()?;
+        if owner.as_deref() != Some(team) {
+            return Ok(Deleted::NotFound);
+        }
+        let running: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM deployments WHERE app = ?1 AND status = 'running'",
+            [app],
+            |r| r.get(0),
+        )?;
+        if running > 0 {
+            return Ok(Deleted::Busy);
+        }
+        let resources: Vec<String> = {
+            let mut stmt = tx.prepare("SELECT name FROM resources WHERE app = ?1 ORDER BY id")?;
+            stmt.query_map([app], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        tx.execute("DELETE FROM resources WHERE app = ?1", [app])?;
+        tx.execute("DELETE FROM apps WHERE name = ?1", [app])?;
+        let event = Event::new(EventKind::ApplicationDeleted, app)
+            .with_source("resource-manager")
+            .with("resources", resources);
+        let written = write_event(&tx, event, team, self.retention, self.pruned_through)?;
+        tx.commit()?;
+        self.publish(written, team);
+        Ok(Deleted::Done)
+    }
+}
+
+/// An event written inside a transaction, waiting for the commit to be published.
+struct Written {
+    id: u64,
+    event: Event,
+    json: String,
+    pruned_through: u64,
+}
+
+/// Inserts `event` (its id assigned here, its timestamp filled if missing), projects it onto
+/// the state tables and applies retention, all inside `tx`.
+fn write_event(
+    tx: &Transaction<'_>,
+    mut event: Event,
+    team: &str,
+    retention: Option<u64>,
+    pruned_through: u64,
+) -> Result<Written, StoreError> {
+    if event.timestamp.is_none() {
+        event.timestamp = Some(Local::now().fixed_offset());
+    }
+    event.id.clear();
+    tx.execute(
+        "INSERT INTO events (type, app, team, deployment_id, json) VALUES (?1, ?2, ?3, ?4, '')",
+        params![
+            event.kind.as_str(),
+            event.app_name,
+            team,
+            event.deployment_id
+        ],
+    )?;
+    let id = tx.last_insert_rowid() as u64;
+    event.id = id.to_string();
+    let json = event.to_json();
+    tx.execute(
+        "UPDATE events SET json = ?2 WHERE id = ?1",
+        params![id, json],
+    )?;
+    project(tx, &event, id)?;
+    let pruned_through = prune(tx, id, retention, pruned_through)?;
+    Ok(Written {
+        id,
+        event,
+        json,
+        pruned_through,
+    })
+}
+
+/// Applies what an event says to the state tables.
+fn project(tx: &Transaction<'_>, event: &Event, id: u64) -> Result<(), StoreError> {
+    let deployment: Option<u64> = event.deployment_id.as_deref().and_then(|d| d.parse().ok());
+    let state = match event.kind {
+        EventKind::ResourceCreated => "requested",
+        EventKind::ResourceProvisioning => "provisioning",
+        EventKind::ResourceActive => "active",
+        EventKind::ResourceFailed => "failed",
+        EventKind::DeploymentStarted => {
+            if let Some(d) = deployment {
+                tx.execute(
+                    "UPDATE deployments SET first_event_id = COALESCE(first_event_id, ?2) WHERE id = ?1",
+                    params![d, id],
+                )?;
+            }
+            return Ok(());
+        }
+        EventKind::DeploymentCompleted | EventKind::DeploymentFailed => {
+            if let Some(d) = deployment {
+                let status = match event.kind {
+                    EventKind::DeploymentCompleted => "succeeded",
+                    _ => "failed",
+                };
+                let error = event.data_str("error").map(|e| e.into_owned());
+                tx.execute(
+                    "UPDATE deployments SET status = ?2, finished_at = ?3, error = ?4
+                     WHERE id = ?1 AND status = 'running'",
+                    params![d, status, now_ms(), error],
+                )?;
+            }
+            return Ok(());
+        }
+        _ => return Ok(()),
+    };
+    let error = match event.kind {
+        EventKind::ResourceFailed => event.data_str("error").map(|e| e.into_owned()),
+        _ => None,
+    };
+    // The orchestrator names resources by the core's id; fall back to the name.
+    let resource: Option<(u64, String)> = match event.data_u64("resource_id") {
+        Some(rid) => tx
+            .query_row(
+                "SELECT id, name FROM resources WHERE id = ?1 AND app = ?2",
+                params![rid, event.app_name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?,
+        None => match event.resource_name() {
+            Some(name) => tx
+                .query_row(
+                    "SELECT id, name FROM resources WHERE app = ?1 AND name = ?2",
+                    params![event.app_name, &*name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?,
+            None => None,
+        },
+    };
+    let Some((rid, name)) = resource else {
+        return Ok(());
+    };
+    tx.execute(
+        "UPDATE resources SET state = ?2, error = ?3, updated_at = ?4 WHERE id = ?1",
+        params![rid, state, error, now_ms()],
+    )?;
+    if let Some(d) = deployment {
+        tx.execute(
+            "UPDATE deployment_resources SET state = ?3, error = ?4
+             WHERE deployment_id = ?1 AND name = ?2",
+            params![d, name, state, error],
+        )?;
+        if event.kind == EventKind::ResourceActive {
+            // What it is now provisioned from: the next deployment compares against this.
+            tx.execute(
+                "UPDATE resources SET params =
+                    (SELECT params FROM deployment_resources WHERE deployment_id = ?2 AND name = ?3)
+                 WHERE id = ?1",
+                params![rid, d, name],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the oldest events beyond `retention`. Ids are assigned consecutively by this single
+/// writer, so "the last N ids" is "the last N events" (a rolled-back insert leaves a hole,
+/// which only makes us keep slightly fewer). Returns the new `pruned_through`.
+fn prune(
+    tx: &Transaction<'_>,
+    last_id: u64,
+    retention: Option<u64>,
+    pruned_through: u64,
+) -> Result<u64, StoreError> {
+    let Some(keep) = retention else {
+        return Ok(pruned_through);
+    };
+    let threshold = last_id.saturating_sub(keep);
+    if threshold <= pruned_through {
+        return Ok(pruned_through);
+    }
+    tx.execute("DELETE FROM events WHERE id <= ?1", [threshold])?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('pruned_through', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [threshold],
+    )?;
+    Ok(threshold)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(retention: Option<u64>) -> (Db, bus::Receiver) {
+        let bus = bus::channel(64);
+        let rx = bus.subscribe();
+        (Db::open(None, retention, bus).unwrap(), rx)
+    }
+
+    fn submission(app: &str, team: &str, key: Option<&str>) -> Submission {
+        Submission {
+            team: Arc::from(team),
+            app: app.to_owned(),
+            spec: "spec".to_owned(),
+            resources: vec![SpecResource {
+                name: "db".to_owned(),
+                kind: "postgres".to_owned(),
+                params: Some(r#"{"type":"postgres"}"#.to_owned()),
+            }],
+            idempotency_key: key.map(str::to_owned),
+        }
+    }
+
+    fn new_id(s: Submitted) -> u64 {
+        match s {
+            Submitted::New { deployment_id, .. } => deployment_id,
+            other => panic!("expected a new deployment, got {other:?}"),
+        }
+    }
+
+    fn resource_event(kind: EventKind, app: &str, dep: u64, rid: u64) -> Event {
+        Event::new(kind, app)
+            .with_deployment(dep.to_string())
+            .with("resource_id", rid)
+            .with("resource_name", "db")
+    }
+
+    #[test]
+    fn ids_increase_and_are_broadcast_in_order() {
+        let (mut db, mut rx) = db(None);
+        let a = db
+            .append(Event::new(EventKind::Other("x".into()), "a"), "t")
+            .unwrap();
+        let b = db
+            .append(Event::new(EventKind::Other("x".into()), "a"), "t")
+            .unwrap();
+        assert!(b > a);
+        let first = rx.try_recv().unwrap();
+        let second = rx.try_recv().unwrap();
+        assert_eq!((first.id, second.id), (a, b));
+        assert_eq!(first.event.id, a.to_string());
+        assert!(first.event.timestamp.is_some());
+        assert!(first.json.contains(&format!(r#""id":"{a}""#)));
+    }
+
+    #[test]
+    fn projection_drives_plan_decisions() {
+        let (mut db, _rx) = db(None);
+        let d1 = new_id(db.submit(submission("web", "t", None)).unwrap());
+        let plan = db.plan(d1).unwrap();
+        assert_eq!(plan.len(), 1);
+        assert_eq!(plan[0].action, ResourceAction::Create);
+        let rid = plan[0].resource_id;
+        db.append(
+            resource_event(EventKind::ResourceActive, "web", d1, rid),
+            "t",
+        )
+        .unwrap();
+        db.append(
+            Event::new(EventKind::DeploymentCompleted, "web").with_deployment(d1.to_string()),
+            "t",
+        )
+        .unwrap();
+        assert!(db.is_finished(d1).unwrap());
+        let row = db.deployment(d1, "t").unwrap().unwrap();
+        assert_eq!(row.status, "succeeded");
+        assert_eq!(row.resources[0].state, "active");
+
+        // Same fragment, active: unchanged, same id.
+        let d2 = new_id(db.submit(submission("web", "t", None)).unwrap());
+        let plan = db.plan(d2).unwrap();
+        assert_eq!(plan[0].action, ResourceAction::Unchanged);
+        assert_eq!(plan[0].resource_id, rid);
+
+        // Changed fragment: update.
+        let mut changed = submission("web", "t", None);
+        changed.resources[0].params = Some(r#"{"type":"postgres","size":2}"#.to_owned());
+        let d3 = new_id(db.submit(changed).unwrap());
+        assert_eq!(db.plan(d3).unwrap()[0].action, ResourceAction::Update);
+    }
+
+    #[test]
+    fn idempotency_key_returns_the_first_deployment() {
+        let (mut db, _rx) = db(None);
+        let d1 = new_id(db.submit(submission("web", "t", Some("k1"))).unwrap());
+        match db.submit(submission("web", "t", Some("k1"))).unwrap() {
+            Submitted::Existing { deployment_id, app } => {
+                assert_eq!((deployment_id, app.as_str()), (d1, "web"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Keys are per team: another team's identical key is a different request, and here
+        // the app belongs to team t.
+        assert!(matches!(
+            db.submit(submission("web", "u", Some("k1"))).unwrap(),
+            Submitted::Forbidden
+        ));
+    }
+
+    #[test]
+    fn same_app_deployments_queue_in_commit_order() {
+        let (mut db, _rx) = db(None);
+        let first = db.submit(submission("web", "t", None)).unwrap();
+        let second = db.submit(submission("web", "t", None)).unwrap();
+        let (Submitted::New { done, .. }, Submitted::New { after, .. }) = (first, second) else {
+            panic!("expected two new deployments");
+        };
+        let after = after.expect("the second waits for the first");
+        assert!(!after.is_cancelled());
+        done.cancel();
+        assert!(after.is_cancelled());
+    }
+
+    #[test]
+    fn retention_prunes_and_records_the_point() {
+        let (mut db, _rx) = db(Some(3));
+        for _ in 0..10 {
+            db.append(Event::new(EventKind::Other("x".into()), "a"), "t")
+                .unwrap();
+        }
+        let head = db.head().unwrap();
+        assert_eq!(
+            head,
+            Head {
+                last_id: 10,
+                pruned_through: 7
+            }
+        );
+        let filter = EventFilter {
+            team: Arc::from("t"),
+            app: None,
+            deployment: None,
+        };
+        let page = db.read_events(&filter, 0).unwrap();
+        let ids: Vec<u64> = page.events.iter().map(|e| e.id).collect();
+        assert_eq!(ids, vec![8, 9, 10]);
+    }
+
+    #[test]
+    fn pages_are_bounded_and_filtered() {
+        let (mut db, _rx) = db(None);
+        for i in 0..7 {
+            let app = if i % 2 == 0 { "a" } else { "b" };
+            db.append(Event::new(EventKind::Other("x".into()), app), "t")
+                .unwrap();
+        }
+        db.append(Event::new(EventKind::Other("x".into()), "a"), "other")
+            .unwrap();
+        let filter = EventFilter {
+            team: Arc::from("t"),
+            app: Some("a".to_owned()),
+            deployment: None,
+        };
+        let page = db.read_events_limit(&filter, 0, 2).unwrap();
+        assert_eq!(page.events.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 3]);
+        assert!(!page.at_end);
+        let page = db.read_events_limit(&filter, 3, 2).unwrap();
+        assert_eq!(page.events.iter().map(|e| e.id).collect::<Vec<_>>(), [5, 7]);
+        let page = db.read_events_limit(&filter, 7, 2).unwrap();
+        assert!(page.events.is_empty() && page.at_end);
+    }
+
+    #[test]
+    fn delete_refuses_while_running_and_hides_other_teams() {
+        let (mut db, _rx) = db(None);
+        let d = new_id(db.submit(submission("web", "t", None)).unwrap());
+        assert_eq!(
+            db.delete_application("web", "u").unwrap(),
+            Deleted::NotFound
+        );
+        assert_eq!(db.delete_application("web", "t").unwrap(), Deleted::Busy);
+        db.append(
+            Event::new(EventKind::DeploymentFailed, "web").with_deployment(d.to_string()),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(db.delete_application("web", "t").unwrap(), Deleted::Done);
+        assert!(db.applications("t", Some("web")).unwrap().is_empty());
+        assert_eq!(
+            db.delete_application("web", "t").unwrap(),
+            Deleted::NotFound
+        );
+    }
+
+    #[test]
+    fn reopening_continues_ids_and_fails_interrupted_deployments() {
+        let dir = tempfile::tempdir().unwrap();
+        let d;
+        let last;
+        {
+            let mut db = Db::open(Some(dir.path()), None, bus::channel(8)).unwrap();
+            d = new_id(db.submit(submission("web", "t", None)).unwrap());
+            let rid = db.plan(d).unwrap()[0].resource_id;
+            db.append(
+                Event::new(EventKind::DeploymentStarted, "web").with_deployment(d.to_string()),
+                "t",
+            )
+            .unwrap();
+            last = db
+                .append(
+                    resource_event(EventKind::ResourceProvisioning, "web", d, rid),
+                    "t",
+                )
+                .unwrap();
+        }
+        let bus = bus::channel(8);
+        let mut rx = bus.subscribe();
+        let db = Db::open(Some(dir.path()), None, bus).unwrap();
+        let failed = rx.try_recv().unwrap();
+        assert_eq!(failed.id, last + 1);
+        assert_eq!(failed.event.kind, EventKind::DeploymentFailed);
+        assert_eq!(
+            failed.event.data_str("error").as_deref(),
+            Some(RESTART_ERROR)
+        );
+        let row = db.deployment(d, "t").unwrap().unwrap();
+        assert_eq!(row.status, "failed");
+        assert_eq!(row.error.as_deref(), Some(RESTART_ERROR));
+        assert_eq!(row.resources[0].state, "failed");
+        assert_eq!(db.resources("web", "t").unwrap()[0].state, "failed");
+    }
+}
