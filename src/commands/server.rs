@@ -43,9 +43,9 @@ pub struct ServerArgs {
     pub providers: Option<PathBuf>,
 
     /// API key for team `default` (repeatable). Without any key the server accepts every
-    /// request and listens on loopback addresses only.
+    /// request and listens on loopback addresses only. (`--api-key` is the client's option.)
     #[arg(
-        long = "api-key",
+        long = "key",
         value_name = "KEY",
         env = "CTL_SERVER_API_KEYS",
         value_delimiter = ',',
@@ -82,7 +82,7 @@ impl ServerArgs {
     pub fn config(&self) -> Result<ServerConfig, ServerError> {
         let mut keys = KeyRing::new();
         for (i, key) in self.api_keys.iter().enumerate() {
-            keys.insert(key, DEFAULT_TEAM, "--api-key/CTL_SERVER_API_KEYS", i + 1)?;
+            keys.insert(key, DEFAULT_TEAM, "--key/CTL_SERVER_API_KEYS", i + 1)?;
         }
         if let Some(path) = &self.api_keys_file {
             keys.add_file(path)?;
@@ -235,7 +235,7 @@ mod tests {
 
     #[test]
     fn keys_are_redacted_and_grouped_under_default() {
-        let args = parse(&["--in-memory", "--api-key", "k1-secret", "--api-key", "k2"]).unwrap();
+        let args = parse(&["--in-memory", "--key", "k1-secret", "--key", "k2"]).unwrap();
         assert!(!format!("{args:?}").contains("k1-secret"));
         let config = args.config().unwrap();
         assert_eq!(config.keys.team_for("k1-secret"), Some(DEFAULT_TEAM));
@@ -244,7 +244,7 @@ mod tests {
 
     #[test]
     fn a_bad_key_is_reported_without_its_value() {
-        let args = parse(&["--in-memory", "--api-key", "bad key"]).unwrap();
+        let args = parse(&["--in-memory", "--key", "bad key"]).unwrap();
         let err = args.config().unwrap_err().to_string();
         assert!(!err.contains("bad key"), "{err}");
         assert!(err.contains("#1"), "{err}");

@@ -46,7 +46,7 @@ impl fmt::Debug for ApiKey {
     }
 }
 
-/// Lets clap parse `--api-key` without ever echoing the value: validation happens later, in
+/// Lets clap parse `--key` without ever echoing the value: validation happens later, in
 /// [`KeyRing::insert`], whose errors do not quote the key (clap's would).
 impl From<String> for ApiKey {
     fn from(key: String) -> Self {
@@ -62,7 +62,7 @@ pub enum KeyError {
         "{origin}: API key #{index} is not usable: it must be non-empty printable ASCII without spaces or commas"
     )]
     InvalidKey {
-        /// Where the key came from (`--api-key`, a file path).
+        /// Where the key came from (`--key`, a file path).
         origin: String,
         /// 1-based position of the key in that source.
         index: usize,

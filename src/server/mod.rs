@@ -94,7 +94,7 @@ pub enum ServerError {
     /// No API key is configured and the address is reachable from other machines.
     #[error(
         "refusing to listen on {addr} without API keys: anyone who can reach it could deploy; \
-         configure a key (--api-key, CTL_SERVER_API_KEYS or --api-keys-file) or listen on a \
+         configure a key (--key, CTL_SERVER_API_KEYS or --api-keys-file) or listen on a \
          loopback address such as 127.0.0.1"
     )]
     OpenAccess {

@@ -310,6 +310,8 @@ fn verbose_shows_details_and_all_shows_internal_events() {
     assert!(!plain.stdout.contains("Connected"), "{}", plain.stdout);
     assert!(!plain.stdout.contains("source="), "{}", plain.stdout);
 
+    // A fresh server: a redeploy of the same spec would leave its resources untouched.
+    let server = fast_server(&[]);
     let run = ctl(&[
         "deploy",
         "tests/fixtures/app-fast.yaml",
