@@ -272,7 +272,7 @@ impl Reporter {
                 deployment_id,
                 duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
                 exit_code: end.exit_status().code(),
-                error: error.clone(),
+                error,
                 resources: tracker
                     .resources()
                     .iter()
@@ -297,7 +297,7 @@ impl Reporter {
                 WatchEnd::Finished(Outcome::Failed) => FooterOutcome::Failed {
                     elapsed: elapsed_footer,
                     failed_resources: Vec::new(),
-                    error: error.clone(),
+                    error,
                 },
                 WatchEnd::Timeout => FooterOutcome::TimedOut {
                     elapsed: elapsed_footer,
