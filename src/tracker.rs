@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, FixedOffset};
+
 use crate::event::{Event, EventKind, Outcome};
 
 /// How the end of the deployment is decided.
@@ -42,6 +44,13 @@ pub struct ResourceState {
 pub struct Tracker {
     mode: Mode,
     resources: BTreeMap<String, ResourceState>,
+    /// Per resource, the timestamp of the event that last set its state (inferred mode):
+    /// innominatus can deliver events published microseconds apart out of order, and an older
+    /// event must not undo a newer state.
+    stamps: BTreeMap<String, DateTime<FixedOffset>>,
+    /// Whether the server's state of record has been read at least once (inferred mode): only
+    /// then does "no resources at all" mean "nothing to wait for".
+    reconciled: bool,
     outcome: Option<Outcome>,
     error: Option<String>,
 }
@@ -65,6 +74,8 @@ impl Tracker {
         let mut tracker = Tracker {
             mode,
             resources,
+            stamps: BTreeMap::new(),
+            reconciled: false,
             outcome: None,
             error: None,
         };
@@ -121,6 +132,15 @@ impl Tracker {
         }
         let name = ev.resource_name().map(|n| n.into_owned());
         let kind = ev.data_str("resource_type").map(|t| t.into_owned());
+        if self.mode == Mode::Inferred {
+            if let (Some(name), Some(at)) = (&name, ev.timestamp) {
+                if self.stamps.get(name).is_some_and(|last| at < *last) {
+                    // Older than what already decided this resource's state: shown, not applied.
+                    return None;
+                }
+                self.stamps.insert(name.clone(), at);
+            }
+        }
         let set = |tracker: &mut Tracker, state: &str, error: Option<String>| {
             if let Some(name) = &name {
                 let entry = tracker.resources.entry(name.clone()).or_default();
@@ -185,7 +205,9 @@ impl Tracker {
     }
 
     /// Replaces resource states with the server's state of record (after a reconnect, or for
-    /// a redeploy that publishes nothing).
+    /// a redeploy that publishes nothing). Resources the server reports beyond the expected
+    /// ones (innominatus may add its own) are added: the deployment waits for them too. In
+    /// inferred mode, a state of record with no resources at all finishes the deployment.
     pub fn reconcile<'a>(
         &mut self,
         records: impl IntoIterator<Item = (&'a str, &'a str, &'a str, Option<&'a str>)>,
@@ -195,16 +217,46 @@ impl Tracker {
         }
         for (name, kind, state, error) in records {
             let entry = self.resources.entry(name.to_owned()).or_default();
-            entry.kind = kind.to_owned();
+            if !kind.is_empty() {
+                entry.kind = kind.to_owned();
+            }
             entry.state = state.to_owned();
             entry.error = error.map(str::to_owned);
+            if state == "active" || state == "failed" {
+                entry.step = None;
+            }
+            // The record is newer than any event seen so far.
+            self.stamps.remove(name);
         }
+        self.reconciled = true;
         self.infer();
         self.outcome
     }
 
+    /// Records an outcome the server reported through its state of record (our server's
+    /// `GET /api/deployments/<id>`), when the terminal event itself could not be received.
+    /// Returns it, unless the deployment had already finished.
+    pub fn conclude(&mut self, outcome: Outcome, error: Option<String>) -> Option<Outcome> {
+        if self.outcome.is_some() || self.mode == Mode::Follow {
+            return None;
+        }
+        if outcome == Outcome::Failed {
+            self.error = error;
+        }
+        self.outcome = Some(outcome);
+        self.outcome
+    }
+
     fn infer(&mut self) {
-        if self.mode != Mode::Inferred || self.outcome.is_some() || self.resources.is_empty() {
+        if self.mode != Mode::Inferred || self.outcome.is_some() {
+            return;
+        }
+        if self.resources.is_empty() {
+            // Nothing expected and nothing on record: a deployment with no resources is done
+            // as soon as the server has been asked.
+            if self.reconciled {
+                self.outcome = Some(Outcome::Succeeded);
+            }
             return;
         }
         if self.resources.values().any(|r| r.state == "failed") {
@@ -290,5 +342,57 @@ mod tests {
         assert_eq!(t.resources()["db"].step, Some((2, 3, "configure".into())));
         t.apply(&res(EventKind::ResourceActive, "db"));
         assert_eq!(t.resources()["db"].step, None);
+    }
+
+    fn at(ev: Event, ts: &str) -> Event {
+        let mut ev = ev;
+        ev.timestamp = Some(DateTime::parse_from_rfc3339(ts).unwrap());
+        ev
+    }
+
+    #[test]
+    fn an_older_event_arriving_late_does_not_undo_a_newer_state() {
+        let mut t = Tracker::new(Mode::Inferred, [("db", "postgres"), ("cache", "redis")]);
+        let active = at(
+            res(EventKind::ResourceActive, "db"),
+            "2024-11-12T15:04:02.000000200+01:00",
+        );
+        let provisioning = at(
+            res(EventKind::ResourceProvisioning, "db"),
+            "2024-11-12T14:04:02.000000100Z",
+        );
+        assert_eq!(t.apply(&active), None);
+        assert_eq!(t.apply(&provisioning), None, "older: not applied");
+        assert_eq!(t.resources()["db"].state, "active");
+        let cache = at(
+            res(EventKind::ResourceActive, "cache"),
+            "2024-11-12T14:04:03Z",
+        );
+        assert_eq!(t.apply(&cache), Some(Outcome::Succeeded));
+    }
+
+    #[test]
+    fn zero_resources_finish_once_the_state_of_record_is_read() {
+        let mut t = Tracker::new(Mode::Inferred, []);
+        assert_eq!(t.outcome(), None, "not before the server was asked");
+        assert_eq!(t.reconcile([]), Some(Outcome::Succeeded));
+        let mut t = Tracker::new(Mode::Terminal, []);
+        assert_eq!(t.reconcile([]), None, "terminal mode waits for its event");
+    }
+
+    #[test]
+    fn resources_the_server_adds_are_waited_for() {
+        let mut t = Tracker::new(Mode::Inferred, [("db", "postgres")]);
+        assert_eq!(
+            t.reconcile([
+                ("db", "postgres", "active", None),
+                ("app-k8s", "kubernetes", "provisioning", None)
+            ]),
+            None
+        );
+        assert_eq!(t.progress(), (1, 2));
+        let failed = res(EventKind::ResourceFailed, "app-k8s").with("error", "no cluster");
+        assert_eq!(t.apply(&failed), Some(Outcome::Failed));
+        assert_eq!(t.error().as_deref(), Some("app-k8s: no cluster"));
     }
 }

@@ -84,6 +84,65 @@ pub struct ResourceRecord {
     pub error: Option<String>,
 }
 
+/// What `GET /api/deployments/<id>` says of a deployment (our server only).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DeploymentStatus {
+    /// The deployment id.
+    #[serde(default)]
+    pub id: String,
+    /// `running`, `succeeded` or `failed`.
+    pub status: String,
+    /// Why it failed.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Its resources and their states.
+    #[serde(default)]
+    pub resources: Vec<DeploymentResource>,
+}
+
+/// One resource of a [`DeploymentStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DeploymentResource {
+    /// Resource name.
+    pub name: String,
+    /// Resource type.
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    /// Its state.
+    #[serde(default)]
+    pub state: String,
+    /// Failure text.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// How much a failed submission says about whether the server acted on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmitFate {
+    /// The request never reached the server (connection refused, connect timeout): sending
+    /// it again cannot deploy twice.
+    NotSent,
+    /// The server may or may not have acted on it (connection lost mid-request, timeout,
+    /// `5xx`): only a server that honours `Idempotency-Key` can be asked again safely.
+    Unknown,
+    /// A definite answer (`4xx`, a malformed answer, a local problem): retrying changes nothing.
+    Final,
+}
+
+impl SubmitFate {
+    /// Classifies an error returned by [`ApiClient::submit`].
+    pub fn of(error: &Error) -> Self {
+        match error {
+            Error::Unreachable { .. } => SubmitFate::NotSent,
+            Error::Server { status: None, .. } => SubmitFate::Unknown,
+            Error::Server {
+                status: Some(code), ..
+            } if (500..600).contains(code) => SubmitFate::Unknown,
+            _ => SubmitFate::Final,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct ResourcesAnswer {
     #[serde(default)]
@@ -196,6 +255,33 @@ impl ApiClient {
         }
         let answer: ResourcesAnswer = json_body(resp).await?;
         Ok(answer.resources.unwrap_or_default())
+    }
+
+    /// A deployment's status (`GET /api/deployments/<id>`, our server only).
+    pub async fn deployment(&self, id: &str) -> Result<DeploymentStatus, Error> {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(Error::Usage(format!("{id:?} is not a deployment id")));
+        }
+        self.get_json(&format!("/api/deployments/{id}")).await
+    }
+
+    /// Whether the server has an application of this name (`GET /api/applications/<name>`):
+    /// `2xx` yes, `404` no. `name` must be a DNS label (validated specs always are).
+    pub async fn application_known(&self, name: &str) -> Result<bool, Error> {
+        if !crate::spec::is_dns_label(name) {
+            return Err(Error::Usage(format!("{name:?} is not an application name")));
+        }
+        let resp = self
+            .request(Method::GET, &format!("/api/applications/{name}"))
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        match resp.status() {
+            s if s.is_success() && is_json(&resp) => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(error_from_response(resp).await),
+        }
     }
 
     /// Opens the event stream. Returns once the server has answered with `200
@@ -374,5 +460,21 @@ mod tests {
         );
         assert_eq!(error_message(""), "(no message)");
         assert!(error_message(&"é".repeat(5000)).ends_with('…'));
+    }
+
+    #[test]
+    fn submit_fates() {
+        let server = |status| Error::Server {
+            status,
+            message: String::new(),
+        };
+        assert_eq!(SubmitFate::of(&server(None)), SubmitFate::Unknown);
+        assert_eq!(SubmitFate::of(&server(Some(503))), SubmitFate::Unknown);
+        assert_eq!(SubmitFate::of(&server(Some(200))), SubmitFate::Final);
+        let rejected = Error::Rejected {
+            status: 400,
+            message: String::new(),
+        };
+        assert_eq!(SubmitFate::of(&rejected), SubmitFate::Final);
     }
 }

@@ -4,17 +4,42 @@
 //! It owns connecting, the idle deadline, reconnecting with backoff, resuming with
 //! `Last-Event-ID`, and dropping duplicates. It never decides that a deployment is finished:
 //! an ended stream is a lost connection, never an outcome (the caller stops on a terminal
-//! event). It never prints: what happens to the connection is reported as [`Notice`] items,
-//! which the caller shows on stderr.
+//! event, or on resource states). It never prints: what happens to the connection is reported
+//! as [`Notice`] items, which the caller shows on stderr.
+//!
+//! Rules it applies (the "reconnect and resume"):
+//! - a stream that ends, fails, or delivers no bytes at all (keep-alive comments count) for
+//!   [`WatchOptions::idle_timeout`] is a lost connection. Only time spent waiting for bytes
+//!   counts: while the caller is busy (blocked writing to a slow stdout), the socket buffers and
+//!   nothing is declared idle;
+//! - reconnects follow capped exponential backoff with jitter ([`Backoff`]), with the server's
+//!   `retry:` hint as the base delay; a `4xx` answer is final, connection errors and `5xx` are
+//!   retried;
+//! - an outage (consecutive attempts with no connection that delivered a complete frame)
+//!   longer than [`WatchOptions::retry_budget`] is given up: [`EventWatch::next`] returns
+//!   [`Error::StreamLost`];
+//! - every reconnect sends `Last-Event-ID` with the last SSE id processed;
+//! - duplicates are dropped: for integer ids, anything not greater than the last one; for
+//!   opaque ids (innominatus' nanosecond timestamps, possibly out of order), a bounded set of
+//!   recently seen ids.
+//!
+//! "Resumed, N events replayed": after a reconnect to a server that resumes, the events that
+//! arrive before the stream first goes quiet for [`REPLAY_QUIET`] (or ends, or delivers a
+//! terminal event) are counted as the replay, and one [`Notice::Resumed`] reports the count. The
+//! server sends its replay as one burst read from its store, so the first pause marks the end
+//! of it; a live event that happens to arrive inside the burst is counted too, which only
+//! makes the number an upper bound.
 //!
 //! [`EventWatch::next`] is cancel-safe: all state lives in the struct (including the time of the
 //! next reconnect), so it can sit in a `tokio::select!` beside a timeout and Ctrl-C.
 
 use std::collections::{HashSet, VecDeque};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::{Stream, StreamExt};
 use tokio::time::Instant;
 
@@ -22,29 +47,44 @@ use super::ApiClient;
 use super::backoff::Backoff;
 use super::sse::{SseItem, SseParser};
 use crate::error::Error;
-use crate::event::Event;
+use crate::event::{Event, EventKind};
+
+/// How long a resumed stream must stay quiet before its replay is considered delivered.
+pub const REPLAY_QUIET: Duration = Duration::from_millis(200);
+
+/// The longest wait for the first frame of a new stream in [`EventWatch::connect`].
+const HANDSHAKE: Duration = Duration::from_secs(5);
+
+/// How many opaque ids to remember for de-duplication on servers without sequential ids.
+const RECENT_IDS: usize = 4096;
 
 /// Tuning for the watcher.
 #[derive(Debug, Clone)]
 pub struct WatchOptions {
     /// A connection that delivers no bytes at all (keep-alives count) for this long is dead.
-    /// Our server sends a keep-alive every 15 s and innominatus after 30 s of silence.
+    /// Our server sends a keep-alive every 15 s and innominatus after 30 s of silence; the
+    /// default of 45 s is three of ours and one and a half of theirs.
     pub idle_timeout: Duration,
     /// First reconnect delay (the server's `retry:` replaces it).
     pub retry_base: Duration,
     /// Longest reconnect delay.
     pub retry_cap: Duration,
-    /// Consecutive failed reconnects before giving up.
-    pub max_attempts: u32,
+    /// How long an outage may last before the watcher gives up.
+    pub retry_budget: Duration,
+}
+
+impl WatchOptions {
+    /// The default idle deadline.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(45);
 }
 
 impl Default for WatchOptions {
     fn default() -> Self {
         WatchOptions {
-            idle_timeout: Duration::from_secs(45),
+            idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
             retry_base: Duration::from_millis(250),
             retry_cap: Duration::from_secs(8),
-            max_attempts: 8,
+            retry_budget: Duration::from_secs(60),
         }
     }
 }
@@ -65,13 +105,21 @@ pub enum Notice {
     ConnectionLost {
         /// Why.
         reason: String,
-        /// The attempt about to be made (1-based).
+        /// The attempt about to be made (1-based, counted since the last working connection).
         attempt: u32,
     },
     /// A reconnect succeeded.
     Reconnected {
-        /// The id the stream resumes after, when the server supports resume.
+        /// The id the stream resumes after (sent as `Last-Event-ID`), if any.
         resumed_after: Option<String>,
+        /// Whether the server replays what was missed (it speaks PROTOCOL.md Part B); if not,
+        /// events published during the gap are lost.
+        replays: bool,
+    },
+    /// The replay after a reconnect has been delivered (servers that resume only).
+    Resumed {
+        /// New events received in the replay burst.
+        replayed: u64,
     },
     /// An event could not be read and was skipped.
     Malformed {
@@ -80,22 +128,56 @@ pub enum Notice {
     },
 }
 
-type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+/// The body of an event-stream response, as chunks of bytes.
+pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
+
+/// Where the watcher gets its connections: the API client in production, a script in the unit
+/// tests (which run on a paused clock, away from real sockets).
+pub(crate) trait StreamSource: Send + Sync {
+    /// Opens one connection with these query parameters, resuming after `last_event_id`.
+    fn open(
+        &self,
+        query: Vec<(String, String)>,
+        last_event_id: Option<String>,
+    ) -> BoxFuture<'_, Result<ByteStream, Error>>;
+}
+
+impl StreamSource for ApiClient {
+    fn open(
+        &self,
+        query: Vec<(String, String)>,
+        last_event_id: Option<String>,
+    ) -> BoxFuture<'_, Result<ByteStream, Error>> {
+        Box::pin(async move {
+            let pairs: Vec<(&str, &str)> = query
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let resp = self.open_stream(&pairs, last_event_id.as_deref()).await?;
+            let bytes: ByteStream =
+                Box::pin(resp.bytes_stream().map(|r| r.map_err(|e| e.to_string())));
+            Ok(bytes)
+        })
+    }
+}
 
 struct Connection {
     bytes: ByteStream,
     parser: SseParser,
-    opened: Instant,
-    /// Whether this connection delivered anything new (resets the backoff when it is lost).
-    progressed: bool,
+    /// Whether a complete frame arrived: the stream is re-established, the outage is over.
+    established: bool,
 }
 
-/// How many opaque ids to remember for de-duplication on servers without sequential ids.
-const RECENT_IDS: usize = 4096;
+/// Counting the replay after a resumed reconnect.
+struct Replay {
+    count: u64,
+    /// When the burst is over if nothing new arrives.
+    quiet_at: Instant,
+}
 
 /// A resumable, de-duplicated event stream.
 pub struct EventWatch {
-    client: ApiClient,
+    source: Arc<dyn StreamSource>,
     app: String,
     deployment: Option<String>,
     options: WatchOptions,
@@ -103,22 +185,34 @@ pub struct EventWatch {
     /// When the next connection attempt may start (set when a connection is lost).
     reconnect_at: Option<Instant>,
     backoff: Backoff,
-    /// Whether any connection has been established yet (the first is not a "reconnect").
-    connected_once: bool,
+    /// When the current outage began (`None` while a connection works).
+    outage_since: Option<Instant>,
+    /// Set when the retry budget is spent: the error [`EventWatch::next`] returns.
+    gave_up: Option<String>,
+    /// Whether the server numbers its frames or sent a `retry:` hint: it speaks PROTOCOL.md
+    /// Part B (resume, idempotent submission).
+    resumes: bool,
     /// The last SSE `id:` processed: what `Last-Event-ID` resumes after.
     last_id: Option<String>,
-    /// `last_id` as an integer when the server's ids are integers (ours).
+    /// The last integer id processed, when the server's ids are integers (ours).
     last_seq: Option<u64>,
-    /// Recently seen ids of events that came without an SSE `id:` (innominatus).
+    /// Recently seen opaque ids (innominatus).
     recent: VecDeque<String>,
     recent_set: HashSet<String>,
+    replay: Option<Replay>,
+    /// When the current wait for bytes began. Kept across a cancelled [`EventWatch::next`] (so
+    /// a `select!` that drops and re-creates it cannot postpone the idle deadline forever),
+    /// cleared when an item is handed to the caller.
+    waiting_since: Option<Instant>,
     pending: VecDeque<WatchItem>,
     scratch: Vec<SseItem>,
 }
 
 impl EventWatch {
-    /// Opens the first connection for `app` and returns once the server has answered, so that
-    /// everything published from now on reaches this watcher (subscribe before submitting).
+    /// Opens the first connection for `app` and returns once the server has answered and sent
+    /// its first frame (or [`HANDSHAKE`] passed), so that everything published from now on
+    /// reaches this watcher (subscribe before submitting) and [`EventWatch::server_resumes`]
+    /// is known.
     pub async fn connect(
         client: ApiClient,
         app: &str,
@@ -126,26 +220,51 @@ impl EventWatch {
         since: Option<String>,
         options: WatchOptions,
     ) -> Result<Self, Error> {
-        let backoff = Backoff::new(options.retry_base, options.retry_cap, options.max_attempts);
+        Self::connect_with(Arc::new(client), app, deployment, since, options).await
+    }
+
+    pub(crate) async fn connect_with(
+        source: Arc<dyn StreamSource>,
+        app: &str,
+        deployment: Option<String>,
+        since: Option<String>,
+        options: WatchOptions,
+    ) -> Result<Self, Error> {
+        // The attempt budget is the time budget; the count only numbers the attempts.
+        let backoff = Backoff::new(options.retry_base, options.retry_cap, u32::MAX);
         let mut watch = EventWatch {
-            client,
+            source,
             app: app.to_owned(),
             deployment,
             options,
             conn: None,
             reconnect_at: None,
             backoff,
-            connected_once: false,
+            outage_since: None,
+            gave_up: None,
+            resumes: false,
             last_seq: since.as_deref().and_then(|s| s.parse().ok()),
             last_id: since,
             recent: VecDeque::new(),
             recent_set: HashSet::new(),
+            replay: None,
+            waiting_since: None,
             pending: VecDeque::new(),
             scratch: Vec::new(),
         };
-        let conn = watch.open().await?;
-        watch.conn = Some(conn);
-        watch.connected_once = true;
+        watch.conn = Some(watch.open().await?);
+        let deadline = Instant::now() + HANDSHAKE.min(watch.options.idle_timeout);
+        while watch.conn.as_ref().is_some_and(|c| !c.established) {
+            let Some(conn) = watch.conn.as_mut() else {
+                break;
+            };
+            match tokio::time::timeout_at(deadline, conn.bytes.next()).await {
+                Ok(chunk) => watch.on_chunk(chunk),
+                // A server that says nothing yet: its kind stays unknown, which only means no
+                // retried submission.
+                Err(_) => break,
+            }
+        }
         Ok(watch)
     }
 
@@ -154,17 +273,29 @@ impl EventWatch {
     /// (servers that have none) are kept.
     pub fn set_deployment(&mut self, deployment_id: Option<String>) {
         self.deployment = deployment_id;
-        let keep = |item: &WatchItem| match item {
-            WatchItem::Event(ev) => self.wants(ev),
-            WatchItem::Notice(_) => true,
-        };
-        let kept: VecDeque<WatchItem> = self.pending.iter().filter(|i| keep(i)).cloned().collect();
+        let kept: VecDeque<WatchItem> = self
+            .pending
+            .iter()
+            .filter(|item| match item {
+                WatchItem::Event(ev) => self.wants(ev),
+                WatchItem::Notice(_) => true,
+            })
+            .cloned()
+            .collect();
         self.pending = kept;
     }
 
     /// The last event id processed, for resuming elsewhere (`ctl watch --since`).
     pub fn last_event_id(&self) -> Option<&str> {
         self.last_id.as_deref()
+    }
+
+    /// Whether the server has shown it speaks PROTOCOL.md Part B: it numbered its frames
+    /// (`id:` lines) or sent the `retry:` hint that Part B puts at the start of every stream
+    /// and innominatus never sends. Such a server resumes streams and honours
+    /// `Idempotency-Key`.
+    pub fn server_resumes(&self) -> bool {
+        self.resumes
     }
 
     /// Whether an event belongs to what is being watched (the app, and the deployment once known).
@@ -179,58 +310,88 @@ impl EventWatch {
     }
 
     async fn open(&self) -> Result<Connection, Error> {
-        let mut query: Vec<(&str, &str)> = vec![("app", self.app.as_str())];
+        let mut query: Vec<(String, String)> = vec![("app".into(), self.app.clone())];
         if let Some(dep) = &self.deployment {
-            query.push(("deployment", dep.as_str()));
+            query.push(("deployment".into(), dep.clone()));
             // With a deployment filter, no `since` means "from the deployment's first event".
             if self.last_id.is_none() {
-                query.push(("since", "0"));
+                query.push(("since".into(), "0".into()));
             }
         }
-        let resp = self
-            .client
-            .open_stream(&query, self.last_id.as_deref())
-            .await?;
+        let bytes = self.source.open(query, self.last_id.clone()).await?;
         Ok(Connection {
-            bytes: Box::pin(resp.bytes_stream()),
+            bytes,
             parser: SseParser::new(),
-            opened: Instant::now(),
-            progressed: false,
+            established: false,
         })
     }
 
     /// The next new event or notice. Errors are final: a rejected stream (4xx) or a stream
     /// that could not be re-established within the retry budget.
     pub async fn next(&mut self) -> Result<WatchItem, Error> {
+        // Idle time counts from when we start waiting, so time the caller spent elsewhere
+        // (blocked on a slow stdout) never makes a healthy connection look dead.
+        let mut idle_from = *self.waiting_since.get_or_insert_with(Instant::now);
         loop {
             if let Some(item) = self.pending.pop_front() {
+                self.waiting_since = None;
                 return Ok(item);
+            }
+            if let Some(reason) = self.gave_up.take() {
+                return Err(Error::StreamLost(reason));
             }
             let Some(conn) = self.conn.as_mut() else {
                 self.reconnect().await?;
+                idle_from = Instant::now();
+                self.waiting_since = Some(idle_from);
                 continue;
             };
-            let idle = tokio::time::timeout(self.options.idle_timeout, conn.bytes.next()).await;
-            match idle {
-                Ok(Some(Ok(chunk))) => {
-                    let result = conn.parser.feed(&chunk, &mut self.scratch);
-                    let items = std::mem::take(&mut self.scratch);
-                    for item in &items {
-                        self.accept(item);
-                    }
-                    self.scratch = items;
-                    self.scratch.clear();
-                    if let Err(e) = result {
-                        self.lose(e.to_string());
-                    }
+            let idle_at = idle_from + self.options.idle_timeout;
+            let wake = match &self.replay {
+                Some(replay) => replay.quiet_at.min(idle_at),
+                None => idle_at,
+            };
+            match tokio::time::timeout_at(wake, conn.bytes.next()).await {
+                Ok(chunk) => {
+                    idle_from = Instant::now();
+                    self.waiting_since = Some(idle_from);
+                    self.on_chunk(chunk);
                 }
-                Ok(Some(Err(e))) => self.lose(format!("the connection failed: {e}")),
-                Ok(None) => self.lose("the server closed the stream".to_owned()),
+                Err(_) if Instant::now() < idle_at => self.end_replay(),
                 Err(_) => self.lose(format!(
-                    "no data for {}s",
-                    self.options.idle_timeout.as_secs()
+                    "no data for {}",
+                    humantime::format_duration(self.options.idle_timeout)
                 )),
             }
+        }
+    }
+
+    /// Handles what one read of the connection gave.
+    fn on_chunk(&mut self, chunk: Option<Result<Bytes, String>>) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        match chunk {
+            Some(Ok(bytes)) => {
+                let result = conn.parser.feed(&bytes, &mut self.scratch);
+                if !self.scratch.is_empty() && !conn.established {
+                    conn.established = true;
+                    // A complete frame: the stream is back, the outage (if any) is over.
+                    self.outage_since = None;
+                    self.backoff.reset();
+                }
+                let items = std::mem::take(&mut self.scratch);
+                for item in &items {
+                    self.accept(item);
+                }
+                self.scratch = items;
+                self.scratch.clear();
+                if let Err(e) = result {
+                    self.lose(e.to_string());
+                }
+            }
+            Some(Err(e)) => self.lose(format!("the connection failed: {e}")),
+            None => self.lose("the server closed the stream".to_owned()),
         }
     }
 
@@ -238,11 +399,17 @@ impl EventWatch {
     fn accept(&mut self, item: &SseItem) {
         let sse = match item {
             SseItem::Retry(delay) => {
+                self.resumes = true;
                 self.backoff.set_base(*delay);
                 return;
             }
             SseItem::Event(sse) => sse,
         };
+        if !sse.id.is_empty() {
+            // The SSE last-event-id: what a reconnect resumes after, whatever the event is.
+            self.resumes = true;
+            self.last_id = Some(sse.id.clone());
+        }
         let mut event = match Event::from_json(&sse.data) {
             Ok(event) => event,
             Err(e) => {
@@ -255,86 +422,115 @@ impl EventWatch {
         if event.id.is_empty() {
             event.id.clone_from(&sse.id);
         }
-        if !sse.id.is_empty() {
-            // The server numbers its frames (ours): resume from here, and anything not newer
-            // than the last processed id is a replay overlap.
-            if let (Some(seq), Ok(new)) = (self.last_seq, sse.id.parse::<u64>()) {
-                if new <= seq {
-                    return;
-                }
-            }
-            self.last_seq = sse.id.parse().ok();
-            self.last_id = Some(sse.id.clone());
-        } else if !event.id.is_empty() {
-            // Opaque ids (innominatus: nanosecond timestamps, possibly out of order): remember a
-            // bounded window of them.
-            if self.recent_set.contains(&event.id) {
-                return;
-            }
-            if self.recent.len() == RECENT_IDS {
-                if let Some(old) = self.recent.pop_front() {
-                    self.recent_set.remove(&old);
-                }
-            }
-            self.recent.push_back(event.id.clone());
-            self.recent_set.insert(event.id.clone());
+        if self.is_duplicate(&event.id, !sse.id.is_empty()) {
+            return;
         }
-        if let Some(conn) = self.conn.as_mut() {
-            conn.progressed = true;
+        if !self.wants(&event) {
+            return;
         }
-        if self.wants(&event) {
-            self.pending.push_back(WatchItem::Event(event));
+        if let Some(replay) = self
+            .replay
+            .as_mut()
+            .filter(|_| event.kind != EventKind::Connected)
+        {
+            replay.count += 1;
+            replay.quiet_at = Instant::now() + REPLAY_QUIET;
+            if event.outcome().is_some() {
+                // The watch ends on this event: report the replay before it.
+                self.end_replay();
+            }
+        }
+        self.pending.push_back(WatchItem::Event(event));
+    }
+
+    /// Whether an event id was already processed; records it if not.
+    fn is_duplicate(&mut self, id: &str, numbered: bool) -> bool {
+        if id.is_empty() {
+            // Nothing to compare (a `connected` frame): every one is new.
+            return false;
+        }
+        if numbered {
+            if let Ok(seq) = id.parse::<u64>() {
+                if self.last_seq.is_some_and(|last| seq <= last) {
+                    return true;
+                }
+                self.last_seq = Some(seq);
+                return false;
+            }
+        }
+        // Opaque ids, possibly out of order: remember a bounded window of them.
+        if self.recent_set.contains(id) {
+            return true;
+        }
+        if self.recent.len() == RECENT_IDS {
+            if let Some(old) = self.recent.pop_front() {
+                self.recent_set.remove(&old);
+            }
+        }
+        self.recent.push_back(id.to_owned());
+        self.recent_set.insert(id.to_owned());
+        false
+    }
+
+    /// Reports the replay count, once.
+    fn end_replay(&mut self) {
+        if let Some(replay) = self.replay.take() {
+            self.pending.push_back(WatchItem::Notice(Notice::Resumed {
+                replayed: replay.count,
+            }));
         }
     }
 
-    /// Drops the current connection and schedules the next attempt.
+    /// Drops the current connection and schedules the next attempt, or gives up when the
+    /// outage has outlasted the retry budget.
     fn lose(&mut self, reason: String) {
-        if let Some(conn) = self.conn.take() {
-            // A connection that delivered something, or lived a while, ends an outage: the next
-            // loss starts a fresh backoff schedule.
-            if conn.progressed || conn.opened.elapsed() > Duration::from_secs(30) {
-                self.backoff.reset();
-            }
+        self.conn = None;
+        self.end_replay();
+        let now = Instant::now();
+        let since = *self.outage_since.get_or_insert(now);
+        let delay = self
+            .backoff
+            .next_delay(fastrand::f64())
+            .unwrap_or(self.options.retry_cap);
+        if now + delay > since + self.options.retry_budget {
+            self.reconnect_at = None;
+            self.gave_up = Some(format!(
+                "{reason}; the event stream could not be re-established within {} ({} attempts)",
+                humantime::format_duration(self.options.retry_budget),
+                self.backoff.attempts().saturating_sub(1)
+            ));
+            return;
         }
-        match self.backoff.next_delay(fastrand::f64()) {
-            Some(delay) => {
-                self.reconnect_at = Some(Instant::now() + delay);
-                self.pending
-                    .push_back(WatchItem::Notice(Notice::ConnectionLost {
-                        reason,
-                        attempt: self.backoff.attempts(),
-                    }));
-            }
-            None => {
-                self.reconnect_at = None;
-                self.pending
-                    .push_back(WatchItem::Notice(Notice::ConnectionLost {
-                        reason: format!("{reason}; giving up"),
-                        attempt: 0,
-                    }));
-            }
-        }
+        self.reconnect_at = Some(now + delay);
+        self.pending
+            .push_back(WatchItem::Notice(Notice::ConnectionLost {
+                reason,
+                attempt: self.backoff.attempts(),
+            }));
     }
 
     async fn reconnect(&mut self) -> Result<(), Error> {
         let Some(at) = self.reconnect_at else {
-            return Err(Error::StreamLost(format!(
-                "the event stream could not be re-established after {} attempts",
-                self.options.max_attempts
-            )));
+            // Only reachable if `lose` was never called; treat it as an immediate attempt.
+            self.reconnect_at = Some(Instant::now());
+            return Ok(());
         };
         tokio::time::sleep_until(at).await;
         match self.open().await {
             Ok(conn) => {
                 self.conn = Some(conn);
                 self.reconnect_at = None;
-                if self.connected_once {
-                    self.pending
-                        .push_back(WatchItem::Notice(Notice::Reconnected {
-                            resumed_after: self.last_id.clone(),
-                        }));
+                self.pending
+                    .push_back(WatchItem::Notice(Notice::Reconnected {
+                        resumed_after: self.last_id.clone(),
+                        replays: self.resumes,
+                    }));
+                if self.resumes && self.last_id.is_some() {
+                    self.replay = Some(Replay {
+                        count: 0,
+                        quiet_at: Instant::now() + REPLAY_QUIET,
+                    });
                 }
-                self.connected_once = true;
                 Ok(())
             }
             Err(e @ Error::Rejected { .. }) => Err(e),
@@ -343,5 +539,425 @@ impl EventWatch {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The watcher against scripted connections, on a paused clock: deadlines and backoff are
+    //! checked exactly, and nothing touches a socket.
+
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// One step of a scripted connection body.
+    enum Step {
+        Bytes(Vec<u8>),
+        Fail(&'static str),
+        Wait(Duration),
+        Stall,
+    }
+
+    fn bytes(text: &str) -> Step {
+        Step::Bytes(text.as_bytes().to_vec())
+    }
+
+    /// Connections handed out in order; when they run out, every attempt is refused (a 503).
+    #[derive(Default)]
+    struct Script {
+        conns: Mutex<VecDeque<Result<Vec<Step>, Error>>>,
+        /// `(when, Last-Event-ID)` of every attempt.
+        opened: Mutex<Vec<(Instant, Option<String>)>>,
+    }
+
+    impl Script {
+        fn new(conns: Vec<Result<Vec<Step>, Error>>) -> Arc<Self> {
+            Arc::new(Script {
+                conns: Mutex::new(conns.into()),
+                opened: Mutex::default(),
+            })
+        }
+
+        fn attempts(&self) -> Vec<(Instant, Option<String>)> {
+            self.opened.lock().unwrap().clone()
+        }
+    }
+
+    impl StreamSource for Script {
+        fn open(
+            &self,
+            _query: Vec<(String, String)>,
+            last_event_id: Option<String>,
+        ) -> BoxFuture<'_, Result<ByteStream, Error>> {
+            self.opened
+                .lock()
+                .unwrap()
+                .push((Instant::now(), last_event_id));
+            let next = self.conns.lock().unwrap().pop_front();
+            Box::pin(async move {
+                let steps = match next {
+                    Some(conn) => conn?,
+                    None => return Err(unavailable()),
+                };
+                let body = futures::stream::unfold(VecDeque::from(steps), |mut steps| async {
+                    loop {
+                        match steps.pop_front()? {
+                            Step::Bytes(b) => return Some((Ok(Bytes::from(b)), steps)),
+                            Step::Fail(e) => return Some((Err(e.to_owned()), steps)),
+                            Step::Wait(d) => tokio::time::sleep(d).await,
+                            Step::Stall => std::future::pending::<()>().await,
+                        }
+                    }
+                });
+                let body: ByteStream = Box::pin(body);
+                Ok(body)
+            })
+        }
+    }
+
+    fn unavailable() -> Error {
+        Error::Server {
+            status: Some(503),
+            message: "unavailable".into(),
+        }
+    }
+
+    /// Our server's first frame.
+    const HELLO: &str =
+        "retry: 1000\ndata: {\"type\":\"connected\",\"client_id\":\"client-1\"}\n\n";
+    /// innominatus' first frame.
+    const HELLO_PLAIN: &str = "data: {\"type\":\"connected\",\"client_id\":\"client-1\"}\n\n";
+
+    /// One of our server's frames: integer id on the `id:` line and in the JSON.
+    fn frame(id: u64, kind: &str) -> String {
+        format!(
+            "id: {id}\ndata: {{\"id\":\"{id}\",\"type\":\"{kind}\",\"app_name\":\"shop\",\"deployment_id\":\"1\",\"data\":{{\"resource_name\":\"db\"}}}}\n\n"
+        )
+    }
+
+    /// An innominatus frame: data only, an opaque id in the JSON.
+    fn plain_frame(id: &str, kind: &str) -> String {
+        format!(
+            "data: {{\"id\":\"{id}\",\"type\":\"{kind}\",\"app_name\":\"shop\",\"data\":{{\"resource_name\":\"db\"}}}}\n\n"
+        )
+    }
+
+    async fn watch_on(script: &Arc<Script>, options: WatchOptions) -> EventWatch {
+        EventWatch::connect_with(script.clone(), "shop", None, None, options)
+            .await
+            .expect("first connection")
+    }
+
+    /// Everything the watcher yields until it fails or `stop` says enough.
+    async fn drain(
+        watch: &mut EventWatch,
+        stop: impl Fn(&WatchItem) -> bool,
+    ) -> (Vec<WatchItem>, Option<Error>) {
+        let mut items = Vec::new();
+        loop {
+            match watch.next().await {
+                Ok(item) => {
+                    let done = stop(&item);
+                    items.push(item);
+                    if done {
+                        return (items, None);
+                    }
+                }
+                Err(e) => return (items, Some(e)),
+            }
+        }
+    }
+
+    fn is_terminal(item: &WatchItem) -> bool {
+        matches!(item, WatchItem::Event(e) if e.outcome().is_some())
+    }
+
+    fn event_ids(items: &[WatchItem]) -> Vec<String> {
+        items
+            .iter()
+            .filter_map(|i| match i {
+                WatchItem::Event(e) if e.kind != EventKind::Connected => Some(e.id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn notices(items: &[WatchItem]) -> Vec<Notice> {
+        items
+            .iter()
+            .filter_map(|i| match i {
+                WatchItem::Notice(n) => Some(n.clone()),
+                WatchItem::Event(_) => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resumes_after_the_last_id_drops_duplicates_and_counts_the_replay() {
+        let script = Script::new(vec![
+            Ok(vec![
+                bytes(HELLO),
+                bytes(&frame(1, "deployment.started")),
+                bytes(&frame(2, "resource.created")),
+                Step::Fail("connection reset"),
+            ]),
+            Ok(vec![
+                bytes(HELLO),
+                // The server's replay overlaps what we have: 2 must be dropped.
+                bytes(&(frame(2, "resource.created") + &frame(3, "resource.provisioning"))),
+                bytes(&frame(4, "resource.active")),
+                Step::Wait(Duration::from_secs(1)),
+                bytes(&frame(5, "deployment.completed")),
+                Step::Stall,
+            ]),
+        ]);
+        let mut watch = watch_on(&script, WatchOptions::default()).await;
+        assert!(
+            watch.server_resumes(),
+            "the retry: hint marks a Part B server"
+        );
+        let (items, err) = drain(&mut watch, is_terminal).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(event_ids(&items), ["1", "2", "3", "4", "5"]);
+        assert_eq!(
+            notices(&items),
+            [
+                Notice::ConnectionLost {
+                    reason: "the connection failed: connection reset".into(),
+                    attempt: 1
+                },
+                Notice::Reconnected {
+                    resumed_after: Some("2".into()),
+                    replays: true
+                },
+                Notice::Resumed { replayed: 2 },
+            ]
+        );
+        let attempts = script.attempts();
+        assert_eq!(attempts.len(), 2);
+        assert_eq!(attempts[1].1.as_deref(), Some("2"), "Last-Event-ID");
+        // The server's `retry: 1000` is the base: the first delay is drawn from [0.5s, 1s).
+        let delay = attempts[1].0 - attempts[0].0;
+        assert!(
+            delay >= Duration::from_millis(500) && delay < Duration::from_secs(1),
+            "{delay:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_terminal_event_inside_the_replay_reports_the_replay_first() {
+        let script = Script::new(vec![
+            Ok(vec![bytes(HELLO), bytes(&frame(1, "deployment.started"))]),
+            Ok(vec![
+                bytes(HELLO),
+                bytes(&(frame(2, "resource.active") + &frame(3, "deployment.completed"))),
+            ]),
+        ]);
+        let mut watch = watch_on(&script, WatchOptions::default()).await;
+        let (items, _) = drain(&mut watch, is_terminal).await;
+        let resumed = items
+            .iter()
+            .position(|i| *i == WatchItem::Notice(Notice::Resumed { replayed: 2 }))
+            .expect("the replay is reported");
+        assert!(is_terminal(&items[resumed + 1]), "{items:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_past_the_idle_deadline_is_a_lost_connection() {
+        let script = Script::new(vec![
+            Ok(vec![bytes(HELLO), Step::Stall]),
+            Ok(vec![bytes(HELLO), bytes(&frame(1, "deployment.completed"))]),
+        ]);
+        let options = WatchOptions {
+            idle_timeout: Duration::from_secs(45),
+            ..WatchOptions::default()
+        };
+        let mut watch = watch_on(&script, options).await;
+        let hello = watch.next().await.unwrap();
+        assert!(matches!(hello, WatchItem::Event(e) if e.kind == EventKind::Connected));
+        // Cancelling the wait (as a `select!` does) must not postpone the deadline.
+        let early = tokio::time::timeout(Duration::from_secs(30), watch.next()).await;
+        assert!(early.is_err(), "nothing within 30s: {early:?}");
+        let start = Instant::now();
+        let lost = watch.next().await.unwrap();
+        assert_eq!(
+            lost,
+            WatchItem::Notice(Notice::ConnectionLost {
+                reason: "no data for 45s".into(),
+                attempt: 1
+            })
+        );
+        assert_eq!(start.elapsed(), Duration::from_secs(15), "45s in all");
+        let (items, _) = drain(&mut watch, is_terminal).await;
+        assert_eq!(event_ids(&items), ["1"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keepalives_keep_a_quiet_stream_alive() {
+        let keepalive = || bytes(": keepalive\n\n");
+        let mut steps = vec![bytes(HELLO)];
+        for _ in 0..4 {
+            steps.push(Step::Wait(Duration::from_secs(30)));
+            steps.push(keepalive());
+        }
+        steps.push(bytes(&frame(1, "deployment.completed")));
+        let script = Script::new(vec![Ok(steps)]);
+        let mut watch = watch_on(&script, WatchOptions::default()).await;
+        let (items, err) = drain(&mut watch, is_terminal).await;
+        assert!(err.is_none());
+        assert!(notices(&items).is_empty(), "{items:?}");
+        assert_eq!(script.attempts().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_caller_does_not_make_the_stream_look_idle() {
+        let script = Script::new(vec![Ok(vec![
+            bytes(&(HELLO.to_owned() + &frame(1, "deployment.started"))),
+            bytes(&frame(2, "deployment.completed")),
+            Step::Stall,
+        ])]);
+        let mut watch = watch_on(&script, WatchOptions::default()).await;
+        assert!(matches!(watch.next().await, Ok(WatchItem::Event(_))));
+        // The caller is blocked (a slow stdout) far longer than the idle deadline.
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        let (items, _) = drain(&mut watch, is_terminal).await;
+        assert!(notices(&items).is_empty(), "{items:?}");
+        assert_eq!(event_ids(&items), ["1", "2"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backoff_grows_and_the_retry_budget_ends_the_watch() {
+        // One good connection, then nothing but refusals.
+        let script = Script::new(vec![Ok(vec![bytes(HELLO_PLAIN)])]);
+        let options = WatchOptions {
+            retry_base: Duration::from_millis(250),
+            retry_cap: Duration::from_secs(8),
+            retry_budget: Duration::from_secs(60),
+            ..WatchOptions::default()
+        };
+        let mut watch = watch_on(&script, options).await;
+        let start = Instant::now();
+        let (items, err) = drain(&mut watch, |_| false).await;
+        let waited = start.elapsed();
+        let Some(Error::StreamLost(message)) = err else {
+            panic!("expected StreamLost, got {err:?}");
+        };
+        assert!(message.contains("within 1m"), "{message}");
+        assert!(waited <= Duration::from_secs(60), "{waited:?}");
+        let attempts: Vec<u32> = notices(&items)
+            .iter()
+            .filter_map(|n| match n {
+                Notice::ConnectionLost { attempt, .. } => Some(*attempt),
+                _ => None,
+            })
+            .collect();
+        assert!(attempts.len() >= 8, "{attempts:?}");
+        assert_eq!(attempts, (1..=attempts.len() as u32).collect::<Vec<_>>());
+        // Delays double up to the cap: the gaps between attempts never shrink by more than
+        // jitter allows, and never exceed the cap.
+        let times = script.attempts();
+        for pair in times.windows(2).skip(1) {
+            assert!(pair[1].0 - pair[0].0 < Duration::from_secs(8));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rejected_reconnect_is_final() {
+        let script = Script::new(vec![
+            Ok(vec![bytes(HELLO)]),
+            Err(Error::Rejected {
+                status: 401,
+                message: "unauthorized".into(),
+            }),
+        ]);
+        let mut watch = watch_on(&script, WatchOptions::default()).await;
+        let (_, err) = drain(&mut watch, |_| false).await;
+        assert!(
+            matches!(err, Some(Error::Rejected { status: 401, .. })),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn opaque_ids_are_deduplicated_and_no_replay_is_claimed() {
+        let script = Script::new(vec![
+            Ok(vec![
+                bytes(HELLO_PLAIN),
+                bytes(&plain_frame("1731430000000000200", "resource.created")),
+                bytes(&plain_frame("1731430000000000100", "resource.provisioning")),
+            ]),
+            Ok(vec![
+                bytes(HELLO_PLAIN),
+                bytes(&plain_frame("1731430000000000200", "resource.created")),
+                bytes(&plain_frame("1731430000000000300", "resource.active")),
+                Step::Stall,
+            ]),
+        ]);
+        let mut watch = watch_on(&script, WatchOptions::default()).await;
+        assert!(!watch.server_resumes());
+        let (items, _) = drain(
+            &mut watch,
+            |i| matches!(i, WatchItem::Event(e) if e.kind == EventKind::ResourceActive),
+        )
+        .await;
+        assert_eq!(
+            event_ids(&items),
+            [
+                "1731430000000000200",
+                "1731430000000000100",
+                "1731430000000000300"
+            ]
+        );
+        assert!(notices(&items).contains(&Notice::Reconnected {
+            resumed_after: None,
+            replays: false
+        }));
+        assert!(
+            !notices(&items)
+                .iter()
+                .any(|n| matches!(n, Notice::Resumed { .. })),
+            "{items:?}"
+        );
+        assert_eq!(script.attempts()[1].1, None, "no Last-Event-ID to send");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_split_bom_and_an_invalid_byte_do_not_stop_the_stream() {
+        // An invalid byte inside a value: it becomes U+FFFD, and the stream goes on.
+        let text = frame(2, "resource.active");
+        let at = text.find("\"db\"").unwrap() + 2;
+        let mut broken = text.into_bytes();
+        broken.insert(at, 0xFF);
+        let script = Script::new(vec![Ok(vec![
+            Step::Bytes(b"\xEF\xBB".to_vec()),
+            Step::Bytes(b"\xBF".to_vec()),
+            bytes(HELLO),
+            bytes(&frame(1, "resource.created")),
+            Step::Bytes(broken),
+            bytes(&frame(3, "deployment.completed")),
+        ])]);
+        let mut watch = watch_on(&script, WatchOptions::default()).await;
+        let (items, err) = drain(&mut watch, is_terminal).await;
+        assert!(err.is_none());
+        assert_eq!(event_ids(&items), ["1", "2", "3"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn other_deployments_are_filtered_once_the_id_is_known() {
+        let other = frame(1, "resource.created")
+            .replace("\"deployment_id\":\"1\"", "\"deployment_id\":\"9\"");
+        let script = Script::new(vec![Ok(vec![
+            bytes(HELLO),
+            bytes(&other),
+            bytes(&frame(2, "deployment.completed")),
+        ])]);
+        let mut watch = watch_on(&script, WatchOptions::default()).await;
+        let hello = watch.next().await.unwrap();
+        assert!(matches!(hello, WatchItem::Event(e) if e.kind == EventKind::Connected));
+        watch.set_deployment(Some("1".into()));
+        let (items, _) = drain(&mut watch, is_terminal).await;
+        assert_eq!(event_ids(&items), ["2"]);
+        assert_eq!(watch.last_event_id(), Some("2"));
     }
 }

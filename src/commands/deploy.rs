@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::follow::{self, Follow};
-use crate::client::ApiClient;
+use super::follow::{self, Follow, Interrupt};
+use crate::client::backoff::Backoff;
 use crate::client::watch::{EventWatch, WatchItem, WatchOptions};
+use crate::client::{ApiClient, Submission, SubmitFate};
 use crate::error::Error;
 use crate::exit::ExitStatus;
 use crate::render::{Reporter, WatchEnd};
@@ -38,6 +39,18 @@ pub struct DeployArgs {
     /// Stop watching after this long, e.g. 90s, 10m, 1h30m (exit code 3)
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub timeout: Duration,
+
+    /// Declare the event stream dead after this long without a byte (keep-alives count), and
+    /// reconnect; keep it above the server's keep-alive interval (15s on ours, 30s on
+    /// innominatus)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "CTL_IDLE_TIMEOUT",
+        default_value = "45s",
+        value_parser = parse_duration
+    )]
+    pub idle_timeout: Duration,
 
     /// Run against a throwaway in-process server (in-memory store); implies --watch
     #[arg(long)]
@@ -89,11 +102,16 @@ async fn deploy(
 ) -> Result<ExitStatus, Error> {
     let client = ApiClient::new(&settings.server, settings.api_key.clone())?;
     let mut reporter = Reporter::new(settings, args.all);
+    let options = WatchOptions {
+        idle_timeout: args.idle_timeout,
+        ..WatchOptions::default()
+    };
     let idempotency_key = new_idempotency_key();
     reporter.submitting(&spec.name)?;
 
     if !watch {
-        let submission = client.submit(spec, &idempotency_key).await?;
+        let submission =
+            submit_unwatched(&client, spec, &idempotency_key, &options, &mut reporter).await?;
         reporter.submitted(&submission)?;
         return Ok(if submission.failed() {
             ExitStatus::DeploymentFailed
@@ -102,48 +120,44 @@ async fn deploy(
         });
     }
 
+    // From here on Ctrl-C is ours: exit 130 with the reattach hint, never a bare kill.
+    let mut interrupt = Interrupt::listen();
     let started = tokio::time::Instant::now();
     let deadline = started + args.timeout;
-    let expected = spec
-        .resources
-        .iter()
-        .map(|r| (r.name.as_str(), r.kind.as_str()));
+    let expected = || {
+        spec.resources
+            .iter()
+            .map(|r| (r.name.as_str(), r.kind.as_str()))
+    };
 
-    // Subscribe first: once `connect` returns, the server has accepted the stream.
-    let mut watch = EventWatch::connect(
-        client.clone(),
-        &spec.name,
-        None,
-        None,
-        WatchOptions::default(),
-    )
-    .await?;
+    // Subscribe first: once `connect` returns, the server has accepted the stream (and its
+    // first frame says whether it speaks Part B of the protocol).
+    let mut watch =
+        EventWatch::connect(client.clone(), &spec.name, None, None, options.clone()).await?;
 
     // Submit while reading the stream, so events published during the POST are kept.
     let mut early = Vec::new();
-    let submission = {
-        let post = client.submit(spec, &idempotency_key);
-        tokio::pin!(post);
-        let sleep = tokio::time::sleep_until(deadline);
-        tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                // The POST answered: the deployment id (if any) is now known.
-                res = &mut post => break res?,
-                // Events published while the POST is in flight; filtered once the id is known.
-                item = watch.next() => early.push(item?),
-                // `--timeout` can elapse even before the server answers.
-                () = &mut sleep => {
-                    let tracker = Tracker::new(Mode::Terminal, expected);
-                    reporter.finish(WatchEnd::Timeout, &tracker, &spec.name, None, started.elapsed())?;
-                    return Ok(ExitStatus::Timeout);
-                }
-                _ = tokio::signal::ctrl_c() => {
-                    let tracker = Tracker::new(Mode::Terminal, expected);
-                    reporter.finish(WatchEnd::Interrupted, &tracker, &spec.name, None, started.elapsed())?;
-                    return Ok(ExitStatus::Interrupted);
-                }
-            }
+    let submitted = submit_watched(
+        &client,
+        spec,
+        &idempotency_key,
+        &options,
+        &mut watch,
+        &mut early,
+        &mut reporter,
+        deadline,
+        &mut interrupt,
+    )
+    .await?;
+    let submission = match submitted {
+        Submitted::Answer(submission) => submission,
+        Submitted::Unconfirmed(cause) => {
+            confirm_unanswered(&client, spec, cause, &mut reporter).await?
+        }
+        Submitted::Stopped(end) => {
+            let tracker = Tracker::new(Mode::Terminal, expected());
+            reporter.finish(end, &tracker, &spec.name, None, started.elapsed())?;
+            return Ok(end.exit_status());
         }
     };
 
@@ -155,7 +169,7 @@ async fn deploy(
     } else {
         Mode::Inferred
     };
-    let mut tracker = Tracker::new(mode, expected);
+    let mut tracker = Tracker::new(mode, expected());
     watch.set_deployment(submission.deployment_id.clone());
 
     if submission.failed() {
@@ -202,9 +216,207 @@ async fn deploy(
         &mut watch,
         &mut tracker,
         &mut reporter,
+        &mut interrupt,
         early_events,
     )
     .await
+}
+
+/// How the submission phase of `deploy -w` ended.
+enum Submitted {
+    /// The server answered.
+    Answer(Submission),
+    /// The answer was lost and the server cannot be asked again safely (no idempotency).
+    Unconfirmed(Error),
+    /// `--timeout` or Ctrl-C came first.
+    Stopped(WatchEnd),
+}
+
+/// `POST`s the spec while reading the already open stream, retrying as the rules of
+/// "submit exactly once" allow:
+/// - a request that never reached the server (connection refused) is sent again, on any server;
+/// - one whose fate is unknown (connection lost mid-request, `5xx`) is sent again with the same
+///   `Idempotency-Key` only if the server speaks Part B (its stream said so), which promises
+///   the same deployment for the same key; otherwise it is not sent again;
+/// - retries follow the watcher's backoff and stop when the retry budget is spent.
+#[allow(clippy::too_many_arguments)]
+async fn submit_watched(
+    client: &ApiClient,
+    spec: &spec::Spec,
+    key: &str,
+    options: &WatchOptions,
+    watch: &mut EventWatch,
+    early: &mut Vec<WatchItem>,
+    reporter: &mut Reporter,
+    deadline: tokio::time::Instant,
+    interrupt: &mut Interrupt,
+) -> Result<Submitted, Error> {
+    let mut backoff = Backoff::new(options.retry_base, options.retry_cap, u32::MAX);
+    let mut first_failure = None;
+    let mut post = Box::pin(client.submit(spec, key));
+    // Set while waiting to send the POST again.
+    let mut retry_at: Option<tokio::time::Instant> = None;
+    let sleep = tokio::time::sleep_until(deadline);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            // The POST answered: the deployment id (if any) is now known.
+            res = &mut post, if retry_at.is_none() => match res {
+                Ok(submission) => return Ok(Submitted::Answer(submission)),
+                Err(e) => {
+                    let fate = SubmitFate::of(&e);
+                    let safe = match fate {
+                        SubmitFate::NotSent => true,
+                        SubmitFate::Unknown => watch.server_resumes(),
+                        SubmitFate::Final => false,
+                    };
+                    if fate == SubmitFate::Unknown && !safe {
+                        return Ok(Submitted::Unconfirmed(e));
+                    }
+                    if !safe {
+                        return Err(e);
+                    }
+                    let now = tokio::time::Instant::now();
+                    let since = *first_failure.get_or_insert(now);
+                    let delay = backoff.next_delay(fastrand::f64()).unwrap_or(options.retry_cap);
+                    if now + delay > since + options.retry_budget {
+                        return Err(e);
+                    }
+                    reporter.note(&format!(
+                        "submission failed ({e}); sending it again with the same Idempotency-Key (attempt {})...",
+                        backoff.attempts()
+                    ))?;
+                    retry_at = Some(now + delay);
+                }
+            },
+            // Time to send the POST again.
+            () = wait_until(retry_at) => {
+                retry_at = None;
+                post = Box::pin(client.submit(spec, key));
+            }
+            // Events published while the POST is in flight; filtered once the id is known.
+            item = watch.next() => early.push(item?),
+            // `--timeout` can elapse even before the server answers.
+            () = &mut sleep => return Ok(Submitted::Stopped(WatchEnd::Timeout)),
+            () = interrupt.recv() => return Ok(Submitted::Stopped(WatchEnd::Interrupted)),
+        }
+    }
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn wait_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The POST's answer was lost on a server that cannot be asked twice. Whether the spec was
+/// stored is asked instead: if the server has the application, its resources are followed
+/// (the end is inferred from them); if not, nothing was deployed.
+async fn confirm_unanswered(
+    client: &ApiClient,
+    spec: &spec::Spec,
+    cause: Error,
+    reporter: &mut Reporter,
+) -> Result<Submission, Error> {
+    reporter.note(&format!(
+        "the submission's answer was lost ({cause}); this server does not support idempotent submission, so the spec is not sent again"
+    ))?;
+    match client.application_known(&spec.name).await {
+        Ok(true) => {
+            reporter.note(
+                "the server has the application: following its resources to learn the outcome",
+            )?;
+            Ok(Submission {
+                name: spec.name.clone(),
+                status: "unconfirmed".to_owned(),
+                message: String::new(),
+                deployment_id: None,
+                errors: Vec::new(),
+            })
+        }
+        Ok(false) => Err(Error::Server {
+            status: None,
+            message: format!(
+                "the submission failed ({cause}) and the server has no application {:?}: nothing was deployed, and running the command again is safe",
+                spec.name
+            ),
+        }),
+        Err(e) => Err(Error::Server {
+            status: None,
+            message: format!(
+                "the submission's outcome is unknown ({cause}), and the server could not be asked whether it stored the spec ({e}); check with `ctl watch {}`",
+                spec.name
+            ),
+        }),
+    }
+}
+
+/// `deploy` without `-w`: one POST, sent again only when that cannot deploy twice (see
+/// [`submit_watched`]). Whether the server honours `Idempotency-Key` is learnt, only when it
+/// matters, from the first frame of its event stream.
+async fn submit_unwatched(
+    client: &ApiClient,
+    spec: &spec::Spec,
+    key: &str,
+    options: &WatchOptions,
+    reporter: &mut Reporter,
+) -> Result<Submission, Error> {
+    let mut backoff = Backoff::new(options.retry_base, options.retry_cap, u32::MAX);
+    let mut first_failure = None;
+    let mut idempotent = None;
+    loop {
+        let e = match client.submit(spec, key).await {
+            Ok(submission) => return Ok(submission),
+            Err(e) => e,
+        };
+        let safe = match SubmitFate::of(&e) {
+            // Never reached the server: on the first attempt that is an unreachable server
+            // (fail fast); later, a server that went away between attempts.
+            SubmitFate::NotSent => first_failure.is_some(),
+            SubmitFate::Unknown => {
+                if idempotent.is_none() {
+                    idempotent = Some(speaks_part_b(client, spec, options).await);
+                }
+                if idempotent == Some(false) {
+                    return Err(Error::Server {
+                        status: None,
+                        message: format!(
+                            "the submission's outcome is unknown ({e}); this server does not support idempotent submission, so it is not sent again; check with `ctl watch {}`",
+                            spec.name
+                        ),
+                    });
+                }
+                true
+            }
+            SubmitFate::Final => false,
+        };
+        if !safe {
+            return Err(e);
+        }
+        let now = tokio::time::Instant::now();
+        let since = *first_failure.get_or_insert(now);
+        let delay = backoff
+            .next_delay(fastrand::f64())
+            .unwrap_or(options.retry_cap);
+        if now + delay > since + options.retry_budget {
+            return Err(e);
+        }
+        reporter.note(&format!(
+            "submission failed ({e}); sending it again with the same Idempotency-Key (attempt {})...",
+            backoff.attempts()
+        ))?;
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Whether the server speaks Part B (and so honours `Idempotency-Key`): the first frame of
+/// its event stream tells. A server that cannot be asked is assumed not to.
+async fn speaks_part_b(client: &ApiClient, spec: &spec::Spec, options: &WatchOptions) -> bool {
+    EventWatch::connect(client.clone(), &spec.name, None, None, options.clone())
+        .await
+        .is_ok_and(|watch| watch.server_resumes())
 }
 
 /// A random token for the `Idempotency-Key` header: 128 bits, hex.

@@ -4,19 +4,25 @@
 //! the loop) and Ctrl-C. The watcher is cancel-safe, so a losing branch never drops buffered
 //! bytes. The loop ends only on an outcome (terminal event, or inferred from resource states),
 //! the deadline, Ctrl-C, or an error: never because a stream ended.
+//!
+//! Where the stream cannot tell the whole story, the state of record can: on servers without
+//! replay, resource states are reconciled from `GET /api/resources` after every reconnect; on
+//! ours, a `stream.gap` or a stream lost for good is followed by `GET /api/deployments/<id>`,
+//! so the true outcome is reported whenever the server can still be asked.
 
 use tokio::time::Instant;
 
 use crate::client::ApiClient;
 use crate::client::watch::{EventWatch, Notice, WatchItem};
 use crate::error::Error;
+use crate::event::{EventKind, Outcome};
 use crate::exit::ExitStatus;
 use crate::render::{Reporter, WatchEnd};
 use crate::tracker::{Mode, Tracker};
 
 /// What is being followed.
 pub(crate) struct Follow<'a> {
-    /// For reconciling resource states on servers without terminal events.
+    /// For reconciling resource states and reading the deployment's status.
     pub(crate) client: &'a ApiClient,
     /// The app.
     pub(crate) app: &'a str,
@@ -28,12 +34,54 @@ pub(crate) struct Follow<'a> {
     pub(crate) started: Instant,
 }
 
+/// Ctrl-C, listened for from the moment this is created.
+///
+/// Created at the start of a command, before anything is sent: from then on SIGINT is ours to
+/// handle (exit 130 with the reattach hint) rather than the default "die at once", even during
+/// the submission.
+pub(crate) struct Interrupt {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupt {
+    /// Starts listening. Must be called inside the runtime.
+    pub(crate) fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Interrupt {
+                signal: signal(SignalKind::interrupt()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Interrupt {}
+    }
+
+    /// Resolves when Ctrl-C is pressed. Cancel-safe.
+    pub(crate) async fn recv(&mut self) {
+        #[cfg(unix)]
+        match self.signal.as_mut() {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            // No handler could be installed: SIGINT keeps its default effect.
+            None => std::future::pending::<()>().await,
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// Follows until the deployment ends; prints every event, the notes and the footer.
 pub(crate) async fn run(
     follow: Follow<'_>,
     watch: &mut EventWatch,
     tracker: &mut Tracker,
     reporter: &mut Reporter,
+    interrupt: &mut Interrupt,
     early: impl IntoIterator<Item = WatchItem>,
 ) -> Result<ExitStatus, Error> {
     let mut end = None;
@@ -58,12 +106,10 @@ pub(crate) async fn run(
         }
     };
     tokio::pin!(sleep);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     while end.is_none() {
         tokio::select! {
             // Ctrl-C: stop watching; the deployment itself goes on.
-            _ = &mut ctrl_c => end = Some(WatchEnd::Interrupted),
+            () = interrupt.recv() => end = Some(WatchEnd::Interrupted),
             // `--timeout`: the deadline was fixed before the loop, so reconnects cannot extend it.
             () = &mut sleep => end = Some(WatchEnd::Timeout),
             item = watch.next() => match item {
@@ -73,6 +119,12 @@ pub(crate) async fn run(
                     }
                 }
                 Err(e) => {
+                    // The stream is gone for good, but the server may still answer a plain
+                    // request: ask it before reporting a lost connection.
+                    if let Some(outcome) = last_resort(&follow, tracker, reporter, &e).await? {
+                        end = Some(WatchEnd::Finished(outcome));
+                        break;
+                    }
                     reporter.finish(WatchEnd::Error, tracker, follow.app, follow.deployment_id, follow.started.elapsed())?;
                     return Err(e);
                 }
@@ -96,33 +148,43 @@ async fn handle(
     item: WatchItem,
     tracker: &mut Tracker,
     reporter: &mut Reporter,
-) -> Result<Option<crate::event::Outcome>, Error> {
+) -> Result<Option<Outcome>, Error> {
     match item {
         WatchItem::Event(ev) => {
             reporter.event(&ev)?;
-            Ok(tracker.apply(&ev))
+            if let Some(outcome) = tracker.apply(&ev) {
+                return Ok(Some(outcome));
+            }
+            if ev.kind == EventKind::StreamGap && tracker.mode() == Mode::Terminal {
+                // Events were lost to retention, perhaps the terminal one: ask the server.
+                return deployment_status(follow, tracker, reporter).await;
+            }
+            Ok(None)
         }
         WatchItem::Notice(notice) => {
             match &notice {
-                Notice::ConnectionLost { reason, attempt } if *attempt > 0 => reporter.note(
-                    &format!("connection lost ({reason}), reconnecting (attempt {attempt})..."),
-                )?,
-                Notice::ConnectionLost { reason, .. } => {
-                    reporter.note(&format!("connection lost ({reason})"))?
+                Notice::ConnectionLost { reason, attempt } => reporter.note(&format!(
+                    "connection lost, reconnecting (attempt {attempt})... ({reason})"
+                ))?,
+                // A server that resumes replays what was missed; `Resumed` reports it.
+                Notice::Reconnected {
+                    resumed_after: Some(_),
+                    replays: true,
+                } => {}
+                Notice::Reconnected { .. } => {
+                    reporter.note(
+                        "reconnected; this server cannot replay events, so events published during the gap could not be replayed",
+                    )?;
+                    if tracker.mode() == Mode::Inferred {
+                        reporter.note("reconciling resource states from the server")?;
+                        return reconcile(follow, tracker, reporter).await;
+                    }
                 }
-                Notice::Reconnected {
-                    resumed_after: Some(id),
-                } => reporter.note(&format!("reconnected, resuming after event {id}"))?,
-                Notice::Reconnected {
-                    resumed_after: None,
-                } => reporter.note("reconnected")?,
+                Notice::Resumed { replayed: 1 } => reporter.note("resumed, 1 event replayed")?,
+                Notice::Resumed { replayed } => {
+                    reporter.note(&format!("resumed, {replayed} events replayed"))?
+                }
                 Notice::Malformed { reason } => reporter.note(reason)?,
-            }
-            if matches!(notice, Notice::Reconnected { .. }) && tracker.mode() == Mode::Inferred {
-                reporter.note(
-                    "this server cannot replay events: events during the gap are lost; reconciling resource states",
-                )?;
-                return reconcile(follow, tracker, reporter).await;
             }
             Ok(None)
         }
@@ -134,7 +196,7 @@ async fn reconcile(
     follow: &Follow<'_>,
     tracker: &mut Tracker,
     reporter: &mut Reporter,
-) -> Result<Option<crate::event::Outcome>, Error> {
+) -> Result<Option<Outcome>, Error> {
     match follow.client.resources(follow.app).await {
         Ok(records) => Ok(tracker.reconcile(records.iter().map(|r| {
             (
@@ -150,4 +212,61 @@ async fn reconcile(
             Ok(None)
         }
     }
+}
+
+/// Reads the deployment's status (our server) into the tracker; returns its outcome if it
+/// has finished.
+async fn deployment_status(
+    follow: &Follow<'_>,
+    tracker: &mut Tracker,
+    reporter: &mut Reporter,
+) -> Result<Option<Outcome>, Error> {
+    let Some(id) = follow.deployment_id else {
+        return Ok(None);
+    };
+    let status = match follow.client.deployment(id).await {
+        Ok(status) => status,
+        Err(e @ Error::Rejected { .. }) => return Err(e),
+        Err(e) => {
+            reporter.note(&format!("could not read the deployment's status: {e}"))?;
+            return Ok(None);
+        }
+    };
+    tracker.reconcile(status.resources.iter().map(|r| {
+        (
+            r.name.as_str(),
+            r.kind.as_str(),
+            r.state.as_str(),
+            r.error.as_deref(),
+        )
+    }));
+    let outcome = match status.status.as_str() {
+        "succeeded" => Outcome::Succeeded,
+        "failed" => Outcome::Failed,
+        _ => return Ok(None),
+    };
+    reporter.note(&format!(
+        "the server reports that deployment {id} {}; its final events could not be replayed",
+        outcome.as_str()
+    ))?;
+    Ok(tracker.conclude(outcome, status.error))
+}
+
+/// After the stream was lost for good: the outcome, if the server can still tell it.
+async fn last_resort(
+    follow: &Follow<'_>,
+    tracker: &mut Tracker,
+    reporter: &mut Reporter,
+    lost: &Error,
+) -> Result<Option<Outcome>, Error> {
+    reporter.note(&format!(
+        "{lost}; asking the server for the deployment's state"
+    ))?;
+    let outcome = match tracker.mode() {
+        Mode::Terminal => deployment_status(follow, tracker, reporter).await,
+        Mode::Inferred => reconcile(follow, tracker, reporter).await,
+        Mode::Follow => Ok(None),
+    };
+    // A rejection now would hide the real problem (the lost stream); report that instead.
+    Ok(outcome.unwrap_or(None))
 }

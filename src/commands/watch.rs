@@ -12,7 +12,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use super::deploy::parse_duration;
-use super::follow::{self, Follow};
+use super::follow::{self, Follow, Interrupt};
 use crate::client::ApiClient;
 use crate::client::watch::{EventWatch, WatchOptions};
 use crate::error::Error;
@@ -43,6 +43,17 @@ pub struct WatchArgs {
     /// Stop watching after this long, e.g. 90s, 10m (exit code 3); no limit by default
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+
+    /// Declare the event stream dead after this long without a byte (keep-alives count), and
+    /// reconnect; keep it above the server's keep-alive interval
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "CTL_IDLE_TIMEOUT",
+        default_value = "45s",
+        value_parser = parse_duration
+    )]
+    pub idle_timeout: Duration,
 }
 
 /// What `GET /api/applications` says of one app (fields of our server; others are optional).
@@ -64,6 +75,7 @@ pub async fn run(args: WatchArgs, settings: Settings) -> Result<ExitStatus, Erro
     }
     let client = ApiClient::new(&settings.server, settings.api_key.clone())?;
     let mut reporter = Reporter::new(&settings, args.all);
+    let mut interrupt = Interrupt::listen();
     let started = tokio::time::Instant::now();
 
     let deployment = match args.deployment.clone() {
@@ -80,7 +92,10 @@ pub async fn run(args: WatchArgs, settings: Settings) -> Result<ExitStatus, Erro
         &args.app,
         deployment.clone(),
         args.since.clone(),
-        WatchOptions::default(),
+        WatchOptions {
+            idle_timeout: args.idle_timeout,
+            ..WatchOptions::default()
+        },
     )
     .await?;
     reporter.watching_only(&args.app, deployment.as_deref())?;
@@ -92,7 +107,15 @@ pub async fn run(args: WatchArgs, settings: Settings) -> Result<ExitStatus, Erro
         deadline: args.timeout.map(|t| started + t),
         started,
     };
-    follow::run(follow, &mut watch, &mut tracker, &mut reporter, []).await
+    follow::run(
+        follow,
+        &mut watch,
+        &mut tracker,
+        &mut reporter,
+        &mut interrupt,
+        [],
+    )
+    .await
 }
 
 /// The app's deployment that is still running, if the server says so (ours does; others have
