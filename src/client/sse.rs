@@ -22,6 +22,13 @@
 //!
 //! The parser never sees the network: the watcher feeds it chunks, which keeps it testable with
 //! any split of the input.
+//!
+//! It replaces eventsource-stream 0.2.3, which the design first asked for: that crate panics on
+//! a leading byte-order mark, stops delivering events for the rest of a stream after one
+//! invalid UTF-8 byte (buffering without bound), drops a `retry:` that comes in a block of its
+//! own (our server's first frame), and slows down quadratically with the chunk size. The tests
+//! at the bottom show each of these side by side, and `benches/sse.rs` measures both parsers;
+//! the numbers are in `docs/performance.md`.
 
 use std::time::Duration;
 
@@ -409,5 +416,114 @@ mod tests {
         assert!(
             matches!(&out[1], SseItem::Event(e) if e.data.contains("resource.active") && e.id.is_empty())
         );
+    }
+
+    /// The measurements behind replacing eventsource-stream 0.2.3 (docs/performance.md):
+    /// the same inputs through both parsers. Each call of theirs runs under `catch_unwind` on
+    /// a finite input, so a panic or a stall shows up as a result, never as a hung test.
+    mod against_eventsource_stream {
+        use std::convert::Infallible;
+        use std::panic::{AssertUnwindSafe, catch_unwind};
+
+        use eventsource_stream::EventStream;
+        use futures::StreamExt;
+
+        use super::*;
+
+        /// What eventsource-stream makes of `chunks`: `Err` if it panicked, else its events
+        /// (`(data, retry)`) and whether it ended with an error.
+        fn theirs(chunks: &[&[u8]]) -> Result<(Vec<(String, Option<Duration>)>, bool), String> {
+            let owned: Vec<Vec<u8>> = chunks.iter().map(|c| c.to_vec()).collect();
+            catch_unwind(AssertUnwindSafe(|| {
+                let stream = futures::stream::iter(owned.into_iter().map(Ok::<_, Infallible>));
+                let results: Vec<_> =
+                    futures::executor::block_on(EventStream::new(stream).collect());
+                let failed = results.iter().any(Result::is_err);
+                let events = results
+                    .into_iter()
+                    .filter_map(Result::ok)
+                    .map(|e| (e.data, e.retry))
+                    .collect();
+                (events, failed)
+            }))
+            .map_err(|panic| {
+                panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default()
+            })
+        }
+
+        fn ours(chunks: &[&[u8]]) -> Vec<SseItem> {
+            parse_chunks(chunks)
+        }
+
+        #[test]
+        fn a_leading_bom_panics_theirs_and_is_stripped_by_ours() {
+            let input: &[&[u8]] = &[b"\xEF\xBB\xBFdata: a\n\n"];
+            let panic = theirs(input).expect_err("eventsource-stream 0.2.3 panics");
+            assert!(panic.contains("char boundary"), "{panic}");
+            assert_eq!(ours(input), vec![ev("", "message", "a")]);
+        }
+
+        #[test]
+        fn a_bom_split_across_chunks_panics_theirs_too() {
+            let input: &[&[u8]] = &[b"\xEF\xBB", b"\xBFdata: a\n\n"];
+            assert!(theirs(input).is_err());
+            assert_eq!(ours(input), vec![ev("", "message", "a")]);
+        }
+
+        #[test]
+        fn one_invalid_byte_stalls_theirs_for_the_rest_of_the_stream() {
+            // A live stream: the invalid byte, then more good events. Theirs delivers none of
+            // them (it holds everything from the bad byte on, growing, until the stream ends);
+            // ours replaces the byte and delivers all three.
+            let input: &[&[u8]] = &[b"data: a\xFFb\n\n", b"data: after\n\n", b"data: more\n\n"];
+            let (events, failed) = theirs(input).expect("no panic here");
+            assert!(events.is_empty(), "{events:?}");
+            assert!(failed, "only the end of the stream reports the bad byte");
+            assert_eq!(
+                ours(input),
+                vec![
+                    ev("", "message", "a\u{FFFD}b"),
+                    ev("", "message", "after"),
+                    ev("", "message", "more")
+                ]
+            );
+        }
+
+        #[test]
+        fn a_retry_only_block_is_lost_by_theirs() {
+            // Our server's first frame sets `retry:` in a block of its own.
+            let input: &[&[u8]] = &[b"retry: 1500\n\ndata: a\n\n"];
+            let (events, _) = theirs(input).unwrap();
+            assert_eq!(events, vec![("a".to_owned(), None)], "the hint is gone");
+            assert_eq!(
+                ours(input),
+                vec![
+                    SseItem::Retry(Duration::from_millis(1500)),
+                    ev("", "message", "a")
+                ]
+            );
+        }
+
+        #[test]
+        fn both_agree_on_ordinary_streams() {
+            let input: &[&[u8]] = &[
+                b"id: 1\nevent: x\ndata: a\ndata: b\n\n: keepalive\n\nda",
+                b"ta: c\r\n\r\nid: 2\rdata: d\r\r\n",
+            ];
+            let (events, failed) = theirs(input).unwrap();
+            assert!(!failed);
+            let mine: Vec<(String, Option<Duration>)> = ours(input)
+                .into_iter()
+                .filter_map(|i| match i {
+                    SseItem::Event(e) => Some((e.data, None)),
+                    SseItem::Retry(_) => None,
+                })
+                .collect();
+            assert_eq!(events, mine);
+        }
     }
 }
