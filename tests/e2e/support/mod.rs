@@ -15,6 +15,9 @@ use std::time::Duration;
 
 use wait_timeout::ChildExt;
 
+pub mod innominatus;
+pub mod proxy;
+
 /// Path of the `ctl` binary under test.
 pub fn ctl_bin() -> &'static str {
     env!("CARGO_BIN_EXE_ctl")
@@ -51,9 +54,45 @@ impl ServerProcess {
         Self::start_raw(&args, Some(dir))
     }
 
+    /// Starts a server on a data directory and a given port (a restart where the previous one
+    /// listened). The port may still be held for a moment by the old process: binding is
+    /// retried until a deadline.
+    pub fn start_at(port: u16, dir: tempfile::TempDir, extra: &[&str]) -> Self {
+        let path = dir.path().to_str().unwrap().to_owned();
+        let listen = format!("127.0.0.1:{port}");
+        let mut args = vec!["--data-dir", path.as_str()];
+        args.extend_from_slice(extra);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match Self::try_start(&listen, &args) {
+                Ok(mut server) => {
+                    server._data_dir = Some(dir);
+                    return server;
+                }
+                Err(stderr) if std::time::Instant::now() < deadline => {
+                    assert!(stderr.contains("cannot listen"), "server failed: {stderr}");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(stderr) => panic!("could not restart on port {port}: {stderr}"),
+            }
+        }
+    }
+
     fn start_raw(args: &[&str], data_dir: Option<tempfile::TempDir>) -> Self {
+        match Self::try_start("127.0.0.1:0", args) {
+            Ok(mut server) => {
+                server._data_dir = data_dir;
+                server
+            }
+            Err(stderr) => panic!("server did not print its readiness line; stderr:\n{stderr}"),
+        }
+    }
+
+    /// Spawns `ctl server --listen LISTEN ARGS` and waits for its readiness line; on failure
+    /// (it exited, or said nothing in time) returns its stderr.
+    fn try_start(listen: &str, args: &[&str]) -> Result<Self, String> {
         let mut cmd = Command::new(ctl_bin());
-        cmd.args(["server", "--listen", "127.0.0.1:0"])
+        cmd.args(["server", "--listen", listen])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -77,16 +116,25 @@ impl ServerProcess {
             child,
             url: String::new(),
             stderr: lines,
-            _data_dir: data_dir,
+            _data_dir: None,
         };
+        // The reader thread drops the sender at EOF, so a server that exits ends the wait.
         match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(url) => guard.url = url,
-            Err(_) => panic!(
-                "server did not print its readiness line; stderr:\n{}",
-                guard.stderr_text()
-            ),
+            Ok(url) => {
+                guard.url = url;
+                Ok(guard)
+            }
+            Err(_) => {
+                let _ = guard.child.kill();
+                let _ = guard.child.wait();
+                Err(guard.stderr_text())
+            }
         }
-        guard
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Everything the server wrote on stderr so far.

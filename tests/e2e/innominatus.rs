@@ -1,0 +1,253 @@
+//! `ctl deploy -w` against an innominatus-style server (PROTOCOL.md Part A): no terminal
+//! events, no ids, no replay, streams cut on purpose. The outcome must be inferred from
+//! resource states, promptly: never "success" on a dropped stream, never waiting out the
+//! timeout on a finished deployment.
+//!
+//! Every run has `--timeout 30s` and a safety limit above it: a client that fails to notice
+//! the end exits 3 (and the test says so) instead of hanging.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::support::innominatus::{InnominatusPeer, Script};
+use crate::support::{Run, ctl, temp_yaml};
+
+const SHOP: &str = "apiVersion: score.dev/v1b1\nmetadata:\n  name: shop\ncontainers:\n  web:\n    image: nginx\nresources:\n  db:\n    type: postgres\n  cache:\n    type: redis\n";
+
+fn deploy(peer: &InnominatusPeer, spec: &str) -> Run {
+    deploy_with(peer, spec, &[])
+}
+
+fn deploy_with(peer: &InnominatusPeer, spec: &str, extra: &[&str]) -> Run {
+    let file = temp_yaml(spec);
+    let mut args = vec![
+        "deploy",
+        file.path().to_str().unwrap(),
+        "-w",
+        "--timeout",
+        "30s",
+        "--server",
+        &peer.url,
+    ];
+    args.extend_from_slice(extra);
+    ctl(&args).run_with_limit(Duration::from_secs(90))
+}
+
+/// The events of a `-o json` run (not the `connected` frames, one per connection), in order.
+fn json_events(run: &Run) -> Vec<serde_json::Value> {
+    run.stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON lines"))
+        .filter(|v| v["type"] != "connected" && v["type"] != "watch.result")
+        .collect()
+}
+
+#[track_caller]
+fn assert_each_event_once(events: &[serde_json::Value]) {
+    let ids: BTreeSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), events.len(), "a duplicate: {events:#?}");
+}
+
+/// Event lines without their `[HH:MM:SS]` timestamp.
+fn event_lines(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with('[') && l.as_bytes().get(9) == Some(&b']'))
+        .map(|l| l[11..].to_owned())
+        .collect()
+}
+
+#[test]
+fn success_is_inferred_from_resource_states() {
+    let peer = InnominatusPeer::start(Script::default());
+    let run = deploy(&peer, SHOP);
+    run.assert_code(0);
+    // Subscribed before the POST: the events published during it are there.
+    for line in [
+        "Resource created: db",
+        "Resource created: cache",
+        "Resource active: db",
+        "Resource active: cache",
+    ] {
+        assert!(run.stdout.contains(line), "{line}:\n{}", run.stdout);
+    }
+    assert!(
+        run.stdout.contains("Deployment completed"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stderr.contains("reconnecting"), "{}", run.stderr);
+    assert_eq!(peer.posts(), 1);
+}
+
+#[test]
+fn a_stream_cut_after_a_few_frames_is_reconnected_and_reconciled() {
+    let peer = InnominatusPeer::start(Script {
+        cut_after_frames: Some(3),
+        step: Duration::from_millis(100),
+        ..Script::default()
+    });
+    let run = deploy_with(&peer, SHOP, &["-o", "json"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains("connection lost, reconnecting (attempt 1)..."),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("could not be replayed"),
+        "{}",
+        run.stderr
+    );
+    assert!(peer.streams() >= 2);
+    assert!(!run.stdout.contains("reconnecting"), "notes stay on stderr");
+    assert_each_event_once(&json_events(&run));
+}
+
+#[test]
+fn a_failing_resource_behind_a_dropped_stream_is_a_failure() {
+    let peer = InnominatusPeer::start(Script {
+        cut_after_frames: Some(2),
+        failing_type: Some(("postgres", "quota exceeded: 5 databases per team")),
+        step: Duration::from_millis(100),
+        ..Script::default()
+    });
+    let run = deploy(&peer, SHOP);
+    run.assert_code(1);
+    assert!(
+        run.stdout.contains("quota exceeded: 5 databases per team"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(peer.states("shop")["db"], "failed");
+}
+
+#[test]
+fn a_redeploy_that_publishes_nothing_finishes_at_once() {
+    let peer = InnominatusPeer::start(Script::default());
+    deploy(&peer, SHOP).assert_code(0);
+    let again = deploy(&peer, SHOP);
+    again.assert_code(0);
+    assert!(
+        event_lines(&again.stdout).is_empty(),
+        "nothing was published:\n{}",
+        again.stdout
+    );
+    assert!(
+        again.stdout.contains("Deployment completed"),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn resources_the_server_adds_are_waited_for() {
+    let peer = InnominatusPeer::start(Script {
+        extra_resources: vec![("k8s", "kubernetes")],
+        failing_type: Some(("kubernetes", "no cluster available")),
+        slow_type: Some("kubernetes"),
+        ..Script::default()
+    });
+    let run = deploy(&peer, SHOP);
+    // The spec's own resources become active first; the server's own one decides.
+    run.assert_code(1);
+    assert!(
+        run.stdout.contains("shop-k8s: no cluster available"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn events_out_of_order_do_not_undo_a_resource_state() {
+    // db finishes first and its late `resource.provisioning` arrives before cache is active:
+    // applied blindly, it would leave db "provisioning" for ever.
+    let peer = InnominatusPeer::start(Script {
+        out_of_order: true,
+        slow_type: Some("redis"),
+        ..Script::default()
+    });
+    let run = deploy_with(&peer, SHOP, &["-o", "json"]);
+    run.assert_code(0);
+    let events = json_events(&run);
+    let position = |kind: &str| {
+        events
+            .iter()
+            .position(|e| e["type"] == kind && e["data"]["resource_name"] == "db")
+            .unwrap_or_else(|| panic!("no {kind} for db: {events:#?}"))
+    };
+    let (active, provisioning) = (
+        position("resource.active"),
+        position("resource.provisioning"),
+    );
+    assert!(active < provisioning, "delivered out of order: {events:#?}");
+    let cache_active = events
+        .iter()
+        .position(|e| e["type"] == "resource.active" && e["data"]["resource_name"] == "cache")
+        .unwrap();
+    assert!(
+        provisioning < cache_active,
+        "the late event came before the end"
+    );
+    assert_each_event_once(&events);
+}
+
+#[test]
+fn a_500_failed_post_is_a_failed_deployment() {
+    let peer = InnominatusPeer::start(Script {
+        fail_post: true,
+        ..Script::default()
+    });
+    let run = deploy(&peer, SHOP);
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("step 'migrate' failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(peer.posts(), 1, "a failed deployment is not retried");
+}
+
+#[test]
+fn a_spec_without_resources_finishes_at_once() {
+    let peer = InnominatusPeer::start(Script::default());
+    let run = deploy(
+        &peer,
+        "metadata:\n  name: bare\ncontainers:\n  web:\n    image: nginx\n",
+    );
+    run.assert_code(0);
+}
+
+#[test]
+fn a_lost_post_answer_is_not_sent_again_and_the_outcome_is_inferred() {
+    let peer = InnominatusPeer::start(Script {
+        lose_first_post_answer: true,
+        ..Script::default()
+    });
+    let run = deploy(&peer, SHOP);
+    run.assert_code(0);
+    assert_eq!(
+        peer.posts(),
+        1,
+        "no second POST to a server without idempotency"
+    );
+    assert!(run.stderr.contains("not sent again"), "{}", run.stderr);
+    assert_eq!(peer.states("shop")["db"], "active");
+}
+
+#[test]
+fn text_errors_are_reported_with_exit_4() {
+    let peer = InnominatusPeer::start(Script::default());
+    let run = deploy(
+        &peer,
+        "metadata:\n  name: odd\ncontainers:\n  web:\n    image: nginx\nresources:\n  q:\n    type: unknown-type\n",
+    );
+    run.assert_code(4);
+    assert!(
+        run.stderr
+            .contains("unknown resource types (no provider registered): q (type: unknown-type)"),
+        "{}",
+        run.stderr
+    );
+}
