@@ -97,7 +97,7 @@ pub enum ColorChoice {
 fn after_help() -> String {
     let mut text = crate::exit::ExitStatus::help_table();
     text.push_str(
-        "\nEnvironment:\n  CTL_SERVER, CTL_API_KEY (or IDP_API_KEY), CTL_COLOR, NO_COLOR\n",
+        "\nEnvironment:\n  CTL_SERVER, CTL_API_KEY (or IDP_API_KEY), CTL_COLOR, CTL_IDLE_TIMEOUT, NO_COLOR\n",
     );
     text
 }

@@ -335,10 +335,26 @@ impl ApiClient {
         } else {
             Error::Server {
                 status: None,
-                message: format!("the connection to {} failed: {e}", self.base),
+                message: format!("the connection to {} failed: {}", self.base, describe(&e)),
             }
         }
     }
+}
+
+/// An error and its causes on one line (`error decoding response body: connection closed
+/// before message completed`): reqwest's own message alone rarely says what happened.
+pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn is_json(resp: &Response) -> bool {

@@ -430,9 +430,12 @@ mod tests {
 
         use super::*;
 
+        /// One event as eventsource-stream reports it: `(data, retry)`.
+        type Theirs = (String, Option<Duration>);
+
         /// What eventsource-stream makes of `chunks`: `Err` if it panicked, else its events
-        /// (`(data, retry)`) and whether it ended with an error.
-        fn theirs(chunks: &[&[u8]]) -> Result<(Vec<(String, Option<Duration>)>, bool), String> {
+        /// and whether it ended with an error.
+        fn theirs(chunks: &[&[u8]]) -> Result<(Vec<Theirs>, bool), String> {
             let owned: Vec<Vec<u8>> = chunks.iter().map(|c| c.to_vec()).collect();
             catch_unwind(AssertUnwindSafe(|| {
                 let stream = futures::stream::iter(owned.into_iter().map(Ok::<_, Infallible>));
@@ -516,7 +519,7 @@ mod tests {
             ];
             let (events, failed) = theirs(input).unwrap();
             assert!(!failed);
-            let mine: Vec<(String, Option<Duration>)> = ours(input)
+            let mine: Vec<Theirs> = ours(input)
                 .into_iter()
                 .filter_map(|i| match i {
                     SseItem::Event(e) => Some((e.data, None)),

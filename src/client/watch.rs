@@ -154,8 +154,10 @@ impl StreamSource for ApiClient {
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
             let resp = self.open_stream(&pairs, last_event_id.as_deref()).await?;
-            let bytes: ByteStream =
-                Box::pin(resp.bytes_stream().map(|r| r.map_err(|e| e.to_string())));
+            let bytes: ByteStream = Box::pin(
+                resp.bytes_stream()
+                    .map(|r| r.map_err(|e| super::describe(&e))),
+            );
             Ok(bytes)
         })
     }
@@ -318,7 +320,18 @@ impl EventWatch {
                 query.push(("since".into(), "0".into()));
             }
         }
-        let bytes = self.source.open(query, self.last_id.clone()).await?;
+        // A server (or proxy) that takes the connection but never answers is as dead as a
+        // silent stream: the idle deadline applies to the answer too.
+        let open = self.source.open(query, self.last_id.clone());
+        let bytes = tokio::time::timeout(self.options.idle_timeout, open)
+            .await
+            .map_err(|_| Error::Server {
+                status: None,
+                message: format!(
+                    "the event stream was not answered within {}",
+                    humantime::format_duration(self.options.idle_timeout)
+                ),
+            })??;
         Ok(Connection {
             bytes,
             parser: SseParser::new(),

@@ -41,7 +41,7 @@ pub struct DeployArgs {
     pub timeout: Duration,
 
     /// Declare the event stream dead after this long without a byte (keep-alives count), and
-    /// reconnect; keep it above the server's keep-alive interval (15s on ours, 30s on
+    /// reconnect; keep it above the server's keep-alive interval (15s on ctl server, 30s on
     /// innominatus)
     #[arg(
         long,

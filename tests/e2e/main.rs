@@ -7,3 +7,4 @@ mod support;
 
 mod deploy;
 mod innominatus;
+mod resilience;

@@ -72,10 +72,13 @@ struct Resource {
     error: Option<String>,
 }
 
+/// An application as stored: its spec text and its resources by name.
+type StoredApp = (String, BTreeMap<String, Resource>);
+
 struct Peer {
     script: Script,
     /// Per app: its stored spec and its resources.
-    apps: Mutex<BTreeMap<String, (String, BTreeMap<String, Resource>)>>,
+    apps: Mutex<BTreeMap<String, StoredApp>>,
     frames: broadcast::Sender<(String, String)>,
     posts: AtomicUsize,
     streams: AtomicUsize,
