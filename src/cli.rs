@@ -61,6 +61,26 @@ pub struct GlobalArgs {
     /// Print only the essential output (event lines or JSON); no banners or notes
     #[arg(short, long, global = true)]
     pub quiet: bool,
+
+    /// Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "CTL_ICONS",
+        default_value_t = IconChoice::Auto
+    )]
+    pub icons: IconChoice,
+
+    /// Timestamp column of event lines
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "CTL_TIMESTAMPS",
+        default_value_t = TimestampChoice::Local
+    )]
+    pub timestamps: TimestampChoice,
 }
 
 /// The subcommands.
@@ -92,6 +112,30 @@ pub enum ColorChoice {
     Always,
     /// Never colour.
     Never,
+}
+
+/// Which markers start each line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IconChoice {
+    /// Emoji, unless the locale (LC_ALL, LC_CTYPE, LANG) names a non-UTF-8 character set.
+    Auto,
+    /// Always emoji.
+    Unicode,
+    /// Always plain ASCII markers.
+    Ascii,
+}
+
+/// How event lines are timestamped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TimestampChoice {
+    /// `[15:04:01]` in local time.
+    Local,
+    /// `[14:04:01]` in UTC.
+    Utc,
+    /// `[+12.3s]` since the command started.
+    Relative,
+    /// No timestamp.
+    None,
 }
 
 fn after_help() -> String {

@@ -5,13 +5,18 @@
 //! deeper receives plain values, so tests can build settings without touching the process.
 
 use std::io::IsTerminal;
+use std::time::Duration;
 
-use crate::cli::{ColorChoice, GlobalArgs, OutputFormat};
+use crate::cli::{ColorChoice, GlobalArgs, IconChoice, OutputFormat, TimestampChoice};
 use crate::error::Error;
+use crate::render::text::Icons;
 use crate::secret::Secret;
 
 /// The server used when neither `--server` nor `CTL_SERVER` is given.
 pub const DEFAULT_SERVER: &str = "http://localhost:8081";
+
+/// How long a watch without a terminal may go without printing before a heartbeat line.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// Validated, resolved settings shared by the client commands.
 #[derive(Debug, Clone)]
@@ -32,6 +37,17 @@ pub struct Settings {
     pub verbose: u8,
     /// `--quiet`.
     pub quiet: bool,
+    /// Emoji or ASCII markers (`--icons`, then the locale).
+    pub icons: Icons,
+    /// The timestamp column of event lines (`--timestamps`).
+    pub timestamps: TimestampChoice,
+    /// Whether to draw live progress rows on stderr (`CTL_PROGRESS`, then stderr is a terminal).
+    pub progress: bool,
+    /// How long a watch may print nothing before a `still waiting` line on stderr, when no
+    /// progress rows are drawn (`CTL_HEARTBEAT`; `None`: never).
+    pub heartbeat: Option<Duration>,
+    /// Running under GitHub Actions (`GITHUB_ACTIONS=true`): group and annotation markers.
+    pub github_actions: bool,
 }
 
 /// Facts about the process the settings depend on, gathered in one place so tests can fake them.
@@ -49,6 +65,14 @@ pub struct Environment {
     pub stdout_tty: bool,
     /// Whether stderr is a terminal.
     pub stderr_tty: bool,
+    /// The character-type locale: the first non-empty of `LC_ALL`, `LC_CTYPE`, `LANG`.
+    pub locale: Option<String>,
+    /// `CTL_PROGRESS`: `auto`, `always` or `never`.
+    pub progress: Option<String>,
+    /// `CTL_HEARTBEAT`: a duration, or `off`.
+    pub heartbeat: Option<String>,
+    /// `GITHUB_ACTIONS`.
+    pub github_actions: Option<String>,
 }
 
 impl Environment {
@@ -62,7 +86,83 @@ impl Environment {
             idp_api_key: var("IDP_API_KEY"),
             stdout_tty: std::io::stdout().is_terminal(),
             stderr_tty: std::io::stderr().is_terminal(),
+            locale: ["LC_ALL", "LC_CTYPE", "LANG"]
+                .into_iter()
+                .filter_map(var)
+                .find(|v| !v.is_empty()),
+            progress: var("CTL_PROGRESS"),
+            heartbeat: var("CTL_HEARTBEAT"),
+            github_actions: var("GITHUB_ACTIONS"),
         }
+    }
+
+    /// Emoji unless asked for ASCII, or the locale names a character set other than UTF-8
+    /// (`C`, `POSIX`, `en_US.ISO-8859-1`, ...). An unset locale keeps emoji: containers and CI
+    /// runners often set none while their log viewers show UTF-8.
+    pub fn icons_for(&self, choice: IconChoice) -> Icons {
+        match choice {
+            IconChoice::Unicode => Icons::Unicode,
+            IconChoice::Ascii => Icons::Ascii,
+            IconChoice::Auto => match &self.locale {
+                Some(locale) => {
+                    let lower = locale.to_ascii_lowercase();
+                    if lower.contains("utf-8") || lower.contains("utf8") {
+                        Icons::Unicode
+                    } else {
+                        Icons::Ascii
+                    }
+                }
+                None => Icons::Unicode,
+            },
+        }
+    }
+
+    /// Whether to draw progress rows: `CTL_PROGRESS=always|never` decides; otherwise (`auto`)
+    /// only for text output on a stderr that is a real terminal (not `TERM=dumb`), and not
+    /// with `--quiet`.
+    pub fn progress_for(&self, output: OutputFormat, quiet: bool) -> Result<bool, Error> {
+        let auto = || {
+            output == OutputFormat::Text
+                && !quiet
+                && self.stderr_tty
+                && self.term.as_deref() != Some("dumb")
+        };
+        match self.progress.as_deref().map(str::trim) {
+            None | Some("" | "auto") => Ok(auto()),
+            Some("always") => Ok(true),
+            Some("never") => Ok(false),
+            Some(other) => Err(Error::Usage(format!(
+                "CTL_PROGRESS={other:?} is not valid (expected auto, always or never)"
+            ))),
+        }
+    }
+
+    /// The heartbeat interval: `CTL_HEARTBEAT` (`30s`, `500ms`, a bare number of seconds, or
+    /// `off`/`never`/`0` to disable), else 30 s.
+    pub fn heartbeat_interval(&self) -> Result<Option<Duration>, Error> {
+        let Some(raw) = self.heartbeat.as_deref().map(str::trim) else {
+            return Ok(Some(DEFAULT_HEARTBEAT));
+        };
+        match raw {
+            "" => Ok(Some(DEFAULT_HEARTBEAT)),
+            "off" | "never" | "0" => Ok(None),
+            digits if digits.chars().all(|c| c.is_ascii_digit()) => digits
+                .parse::<u64>()
+                .map(|s| Some(Duration::from_secs(s)))
+                .map_err(|e| Error::Usage(format!("CTL_HEARTBEAT={raw:?}: {e}"))),
+            text => match humantime::parse_duration(text) {
+                Ok(d) if d.is_zero() => Ok(None),
+                Ok(d) => Ok(Some(d)),
+                Err(e) => Err(Error::Usage(format!(
+                    "CTL_HEARTBEAT={raw:?} is not valid: {e} (expected e.g. 30s, 500ms or off)"
+                ))),
+            },
+        }
+    }
+
+    /// Whether this runs as a GitHub Actions step (`GITHUB_ACTIONS=true`, as the runner sets it).
+    pub fn is_github_actions(&self) -> bool {
+        self.github_actions.as_deref().map(str::trim) == Some("true")
     }
 
     /// Whether to colour a stream, in this order: `--color always|never`, then `NO_COLOR`
@@ -105,6 +205,11 @@ impl Settings {
             stderr_tty: env.stderr_tty,
             verbose: args.verbose,
             quiet: args.quiet,
+            icons: env.icons_for(args.icons),
+            timestamps: args.timestamps,
+            progress: env.progress_for(args.output, args.quiet)?,
+            heartbeat: env.heartbeat_interval()?,
+            github_actions: env.is_github_actions(),
         })
     }
 }
@@ -159,6 +264,80 @@ mod tests {
             normalize_server("http://h/?x=1"),
             Err(Error::Usage(_))
         ));
+    }
+
+    #[test]
+    fn icons_follow_the_locale() {
+        let mut env = Environment::default();
+        assert_eq!(env.icons_for(IconChoice::Auto), Icons::Unicode, "unset");
+        for (locale, icons) in [
+            ("C.UTF-8", Icons::Unicode),
+            ("en_US.utf8", Icons::Unicode),
+            ("de_DE.UTF-8@euro", Icons::Unicode),
+            ("C", Icons::Ascii),
+            ("POSIX", Icons::Ascii),
+            ("en_US.ISO-8859-1", Icons::Ascii),
+        ] {
+            env.locale = Some(locale.into());
+            assert_eq!(env.icons_for(IconChoice::Auto), icons, "{locale}");
+        }
+        assert_eq!(env.icons_for(IconChoice::Unicode), Icons::Unicode);
+        env.locale = Some("C.UTF-8".into());
+        assert_eq!(env.icons_for(IconChoice::Ascii), Icons::Ascii);
+    }
+
+    #[test]
+    fn progress_only_on_a_terminal_unless_forced() {
+        let text = OutputFormat::Text;
+        let mut env = Environment::default();
+        assert!(!env.progress_for(text, false).unwrap(), "no terminal");
+        env.stderr_tty = true;
+        assert!(env.progress_for(text, false).unwrap());
+        assert!(!env.progress_for(text, true).unwrap(), "--quiet");
+        assert!(!env.progress_for(OutputFormat::Json, false).unwrap());
+        env.term = Some("dumb".into());
+        assert!(!env.progress_for(text, false).unwrap(), "TERM=dumb");
+        env.progress = Some("always".into());
+        env.stderr_tty = false;
+        assert!(env.progress_for(text, true).unwrap());
+        env.progress = Some("never".into());
+        env.stderr_tty = true;
+        env.term = None;
+        assert!(!env.progress_for(text, false).unwrap());
+        env.progress = Some("sometimes".into());
+        assert!(matches!(env.progress_for(text, false), Err(Error::Usage(_))));
+    }
+
+    #[test]
+    fn heartbeat_interval_is_configurable() {
+        let mut env = Environment::default();
+        let with = |env: &mut Environment, v: &str| {
+            env.heartbeat = Some(v.into());
+            env.heartbeat_interval()
+        };
+        assert_eq!(env.heartbeat_interval().unwrap(), Some(DEFAULT_HEARTBEAT));
+        assert_eq!(
+            with(&mut env, "5s").unwrap(),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            with(&mut env, "250ms").unwrap(),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(with(&mut env, "2").unwrap(), Some(Duration::from_secs(2)));
+        assert_eq!(with(&mut env, "off").unwrap(), None);
+        assert_eq!(with(&mut env, "0").unwrap(), None);
+        assert!(matches!(with(&mut env, "soon"), Err(Error::Usage(_))));
+    }
+
+    #[test]
+    fn github_actions_only_when_true() {
+        let mut env = Environment::default();
+        assert!(!env.is_github_actions());
+        env.github_actions = Some("false".into());
+        assert!(!env.is_github_actions());
+        env.github_actions = Some("true".into());
+        assert!(env.is_github_actions());
     }
 
     #[test]
