@@ -14,9 +14,12 @@
 //! reads the clock for the rows' own elapsed times either: indicatif keeps them. Resource
 //! states come from the [`Tracker`]; every name and error from the server is sanitised.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use indicatif::{
+    MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike,
+};
 
 use super::palette::Palette;
 use super::text::{self, Icons, human_duration, sanitize};
@@ -36,8 +39,11 @@ fn spinner_frames(icons: Icons) -> &'static [&'static str] {
     }
 }
 
-/// `1m30s`: elapsed time the way the heartbeat and the header row show it.
+/// `1m30s`: elapsed time the way the heartbeat and the header row show it, in whole seconds.
 fn compact(d: Duration) -> String {
+    if d.as_secs() == 0 {
+        return "0s".to_owned();
+    }
     human_duration(Duration::from_secs(d.as_secs())).replace(' ', "")
 }
 
@@ -154,8 +160,8 @@ impl Progress {
     /// It draws whether or not stderr is a terminal (`CTL_PROGRESS=always`): whether to draw
     /// at all was decided before this was called.
     pub fn stderr(app: &str, icons: Icons, palette: Palette, elapsed: Duration) -> Self {
-        let term = console::Term::buffered_stderr();
-        Self::new(
+        let term = EdgeSafe::new(console::Term::buffered_stderr());
+        Self::with_target(
             ProgressDrawTarget::term_like_with_hz(Box::new(term), 20),
             app,
             icons,
@@ -164,8 +170,20 @@ impl Progress {
         )
     }
 
-    /// A status area on any draw target (tests draw into an in-memory terminal).
+    /// A status area on any terminal, redrawn on every change (tests draw into an in-memory
+    /// terminal).
     pub fn new(
+        term: impl TermLike + 'static,
+        app: &str,
+        icons: Icons,
+        palette: Palette,
+        elapsed: Duration,
+    ) -> Self {
+        let target = ProgressDrawTarget::term_like(Box::new(EdgeSafe::new(term)));
+        Self::with_target(target, app, icons, palette, elapsed)
+    }
+
+    fn with_target(
         target: ProgressDrawTarget,
         app: &str,
         icons: Icons,
@@ -254,17 +272,17 @@ impl Progress {
                 ),
                 now.message.clone(),
             ),
-            // A settled row shows no running clock: the time it took is frozen in its text.
+            // A settled row shows no running clock (replayed history settles rows in a burst,
+            // so how long a row was on screen says nothing).
             Some(settled) => {
-                let took = compact(line.bar.elapsed());
                 let (marker, text) = match settled {
                     Settled::Active => (
                         p.success(tick).to_string(),
-                        p.success(format!("{} · {took}", now.message)).to_string(),
+                        p.success(&now.message).to_string(),
                     ),
                     Settled::Failed => (
                         p.failure(cross).to_string(),
-                        p.failure(format!("{} · {took}", now.message)).to_string(),
+                        p.failure(&now.message).to_string(),
                     ),
                 };
                 (
@@ -319,6 +337,112 @@ impl Drop for Progress {
     fn drop(&mut self) {
         // An error that ends the command early must not leave rows on the screen.
         self.clear();
+    }
+}
+
+/// A terminal that keeps the cursor off the right margin.
+///
+/// indicatif pads every row with spaces to the full terminal width and relies on the terminal
+/// wrapping to reach the next row, which leaves the cursor in the last column with a wrap
+/// pending. Anything the terminal then echoes by itself (the `^C` of Ctrl-C, a key typed while
+/// waiting) wraps onto a new row that indicatif does not know about, and when the rows are
+/// cleared the top one is left behind. This wrapper turns each padding run into "erase to end
+/// of line" plus a real line break before the next row, so the cursor rests just after the
+/// last row's text and an echo stays on that row, where the next clear wipes it.
+#[derive(Debug)]
+struct EdgeSafe<T> {
+    inner: T,
+    state: Mutex<Layout>,
+}
+
+/// Where the row being drawn stands.
+#[derive(Debug, Default)]
+struct Layout {
+    /// A row's text was just written; the next all-space write is its padding.
+    after_text: bool,
+    /// A row ended; the next text starts a new line.
+    break_pending: bool,
+}
+
+impl<T> EdgeSafe<T> {
+    fn new(inner: T) -> Self {
+        EdgeSafe {
+            inner,
+            state: Mutex::new(Layout::default()),
+        }
+    }
+
+    /// Any cursor movement ends a draw: the last row keeps no pending break.
+    fn reset(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            *state = Layout::default();
+        }
+    }
+}
+
+impl<T: TermLike> TermLike for EdgeSafe<T> {
+    fn width(&self) -> u16 {
+        self.inner.width()
+    }
+
+    fn height(&self) -> u16 {
+        self.inner.height()
+    }
+
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.reset();
+        self.inner.move_cursor_up(n)
+    }
+
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.reset();
+        self.inner.move_cursor_down(n)
+    }
+
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.reset();
+        self.inner.move_cursor_right(n)
+    }
+
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.reset();
+        self.inner.move_cursor_left(n)
+    }
+
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.reset();
+        self.inner.write_line(s)
+    }
+
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        let Ok(mut state) = self.state.lock() else {
+            return self.inner.write_str(s);
+        };
+        if state.after_text && s.bytes().all(|b| b == b' ') {
+            state.after_text = false;
+            state.break_pending = true;
+            // An empty pad means the text filled the row exactly: erasing now would eat its
+            // last character, and the line break below still lands on the right row.
+            if s.is_empty() {
+                return Ok(());
+            }
+            return self.inner.write_str("\x1b[K");
+        }
+        if state.break_pending {
+            state.break_pending = false;
+            self.inner.write_str("\r\n")?;
+        }
+        state.after_text = true;
+        self.inner.write_str(s)
+    }
+
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.reset();
+        self.inner.clear_line()
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -422,9 +546,13 @@ mod tests {
     #[test]
     fn rows_draw_under_the_log_and_clear_away() {
         let term = InMemoryTerm::new(20, 100);
-        let target = ProgressDrawTarget::term_like(Box::new(term.clone()));
-        let mut progress =
-            Progress::new(target, "shop", Icons::Ascii, Palette::plain(), Duration::ZERO);
+        let mut progress = Progress::new(
+            term.clone(),
+            "shop",
+            Icons::Ascii,
+            Palette::plain(),
+            Duration::ZERO,
+        );
         let mut tracker = Tracker::new(Mode::Terminal, [("database", "postgres"), ("cache", "redis")]);
         progress.update(&tracker);
         progress.tick();
@@ -450,9 +578,16 @@ mod tests {
         );
         assert!(screen.contains("+ cache (redis)        active"), "{screen}");
 
+        // Ctrl-C: the terminal echoes `^C` where the cursor rests, then the rows are cleared.
+        term.write_str("^C").unwrap();
+
         progress.clear();
         progress.suspend(|| term.write_line("footer").unwrap());
-        assert_eq!(term.contents(), "event one\nevent two\nfooter");
+        assert_eq!(
+            term.contents(),
+            "event one\nevent two\nfooter",
+            "no row left behind"
+        );
         progress.tick();
         progress.update(&tracker);
         assert_eq!(term.contents(), "event one\nevent two\nfooter", "stays cleared");
@@ -461,9 +596,13 @@ mod tests {
     #[test]
     fn dropping_clears_the_rows() {
         let term = InMemoryTerm::new(10, 80);
-        let target = ProgressDrawTarget::term_like(Box::new(term.clone()));
-        let mut progress =
-            Progress::new(target, "shop", Icons::Unicode, Palette::plain(), Duration::ZERO);
+        let mut progress = Progress::new(
+            term.clone(),
+            "shop",
+            Icons::Unicode,
+            Palette::plain(),
+            Duration::ZERO,
+        );
         progress.update(&Tracker::new(Mode::Terminal, [("db", "postgres")]));
         progress.tick();
         assert!(term.contents().contains("db (postgres)"));
