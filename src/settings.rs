@@ -305,7 +305,10 @@ mod tests {
         env.term = None;
         assert!(!env.progress_for(text, false).unwrap());
         env.progress = Some("sometimes".into());
-        assert!(matches!(env.progress_for(text, false), Err(Error::Usage(_))));
+        assert!(matches!(
+            env.progress_for(text, false),
+            Err(Error::Usage(_))
+        ));
     }
 
     #[test]
@@ -316,10 +319,7 @@ mod tests {
             env.heartbeat_interval()
         };
         assert_eq!(env.heartbeat_interval().unwrap(), Some(DEFAULT_HEARTBEAT));
-        assert_eq!(
-            with(&mut env, "5s").unwrap(),
-            Some(Duration::from_secs(5))
-        );
+        assert_eq!(with(&mut env, "5s").unwrap(), Some(Duration::from_secs(5)));
         assert_eq!(
             with(&mut env, "250ms").unwrap(),
             Some(Duration::from_millis(250))

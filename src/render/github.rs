@@ -50,11 +50,12 @@ pub fn neutralize(text: &str) -> Cow<'_, str> {
         .split('\n')
         .map(|line| {
             let trimmed = line.trim_start();
-            if trimmed.starts_with("::") {
-                let indent = &line[..line.len() - trimmed.len()];
-                format!("{indent}: :{}", &trimmed[2..])
-            } else {
-                line.to_owned()
+            match trimmed.strip_prefix("::") {
+                Some(rest) => {
+                    let indent = &line[..line.len() - trimmed.len()];
+                    format!("{indent}: :{rest}")
+                }
+                None => line.to_owned(),
             }
         })
         .collect();
@@ -67,7 +68,10 @@ mod tests {
 
     #[test]
     fn commands_are_escaped() {
-        assert_eq!(group("Deployment events: shop"), "::group::Deployment events: shop");
+        assert_eq!(
+            group("Deployment events: shop"),
+            "::group::Deployment events: shop"
+        );
         assert_eq!(
             error("Deployment failed: shop", "100% broken,\nreally"),
             "::error title=Deployment failed%3A shop::100%25 broken, really"

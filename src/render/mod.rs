@@ -238,7 +238,10 @@ impl Reporter {
         self.app = Some(app.to_owned());
         if self.github && !self.group_open {
             self.group_open = true;
-            self.emit_raw(Stream::Out, &github::group(&format!("Deployment events: {app}")))?;
+            self.emit_raw(
+                Stream::Out,
+                &github::group(&format!("Deployment events: {app}")),
+            )?;
         }
         Ok(())
     }
@@ -336,7 +339,11 @@ impl Reporter {
             json::write_value(sub, &mut line)?;
             return self.emit_raw(Stream::Out, String::from_utf8_lossy(&line).trim_end());
         }
-        let mut line = format!("✅ {}", text::sanitize(&sub.message));
+        let marker = match self.out_style.icons {
+            text::Icons::Unicode => "✅",
+            text::Icons::Ascii => "[ok]",
+        };
+        let mut line = format!("{marker} {}", text::sanitize(&sub.message));
         if let Some(id) = &sub.deployment_id {
             line.push_str(&format!(
                 "\n   deployment {id}; follow it with: ctl watch {} --deployment {id}",
@@ -482,11 +489,11 @@ impl Reporter {
                 )),
                 WatchEnd::Timeout => Some((
                     format!("Deployment of {app} timed out"),
-                    error.clone().unwrap_or_default(),
+                    error.as_deref().unwrap_or_default().to_owned(),
                 )),
                 WatchEnd::Error => Some((
                     format!("Lost the deployment of {app}"),
-                    error.clone().unwrap_or_default(),
+                    error.as_deref().unwrap_or_default().to_owned(),
                 )),
             };
             if let Some((title, message)) = annotation {
@@ -539,7 +546,11 @@ impl Reporter {
 
     /// An error, on stderr (never silenced: a failing command must say why).
     pub fn error(&mut self, rendered: &str) -> io::Result<()> {
-        let text = self.err_style.palette.failure(rendered.trim_end()).to_string();
+        let text = self
+            .err_style
+            .palette
+            .failure(rendered.trim_end())
+            .to_string();
         self.emit(Stream::Err, &text)
     }
 }

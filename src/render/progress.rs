@@ -453,14 +453,12 @@ fn template(text: &str) -> ProgressStyle {
 
 /// A style with a spinner and the `{elapsed_compact}` key.
 fn running_style(icons: Icons, text: &str) -> ProgressStyle {
-    template(text)
-        .tick_strings(spinner_frames(icons))
-        .with_key(
-            "elapsed_compact",
-            |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = w.write_str(&compact(state.elapsed()));
-            },
-        )
+    template(text).tick_strings(spinner_frames(icons)).with_key(
+        "elapsed_compact",
+        |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&compact(state.elapsed()));
+        },
+    )
 }
 
 #[cfg(test)]
@@ -513,7 +511,11 @@ mod tests {
             );
         }
         let long = "x".repeat(200);
-        assert!(row(&state("failed", None, Some(&long))).message.ends_with("x..."));
+        assert!(
+            row(&state("failed", None, Some(&long)))
+                .message
+                .ends_with("x...")
+        );
     }
 
     #[test]
@@ -553,7 +555,10 @@ mod tests {
             Palette::plain(),
             Duration::ZERO,
         );
-        let mut tracker = Tracker::new(Mode::Terminal, [("database", "postgres"), ("cache", "redis")]);
+        let mut tracker = Tracker::new(
+            Mode::Terminal,
+            [("database", "postgres"), ("cache", "redis")],
+        );
         progress.update(&tracker);
         progress.tick();
         let screen = term.contents();
@@ -565,7 +570,8 @@ mod tests {
             progress.suspend(|| term.write_line(line).unwrap());
         }
         tracker.apply(&step("database", 2));
-        tracker.apply(&Event::new(EventKind::ResourceActive, "shop").with("resource_name", "cache"));
+        tracker
+            .apply(&Event::new(EventKind::ResourceActive, "shop").with("resource_name", "cache"));
         progress.update(&tracker);
         progress.tick();
         let screen = term.contents();
@@ -590,7 +596,11 @@ mod tests {
         );
         progress.tick();
         progress.update(&tracker);
-        assert_eq!(term.contents(), "event one\nevent two\nfooter", "stays cleared");
+        assert_eq!(
+            term.contents(),
+            "event one\nevent two\nfooter",
+            "stays cleared"
+        );
     }
 
     #[test]

@@ -129,7 +129,10 @@ pub fn clean_env(cmd: &mut Command) {
             cmd.env_remove(&key);
         }
     }
-    cmd.env("TZ", "UTC").env("TERM", "dumb");
+    // A UTF-8 locale, so icons are emoji whatever the machine's locale (`--icons auto`).
+    cmd.env("TZ", "UTC")
+        .env("TERM", "dumb")
+        .env("LC_ALL", "C.UTF-8");
 }
 
 /// The outcome of a finished `ctl` run.
