@@ -190,17 +190,14 @@ impl SseParser {
                 self.data.push('\n');
             }
             b"event" => self.event_type = String::from_utf8_lossy(value).into_owned(),
-            b"id" => {
-                if !value.contains(&0) {
-                    self.last_id = String::from_utf8_lossy(value).into_owned();
-                }
+            // An id containing NUL is ignored (the standard's rule).
+            b"id" if !value.contains(&0) => {
+                self.last_id = String::from_utf8_lossy(value).into_owned();
             }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    // Digits only, so this parses unless it overflows; an absurd value is ignored.
-                    if let Ok(ms) = std::str::from_utf8(value).unwrap_or("").parse::<u64>() {
-                        out.push(SseItem::Retry(Duration::from_millis(ms)));
-                    }
+            // Digits only; a value that overflows u64 is as good as absent.
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                if let Ok(ms) = std::str::from_utf8(value).unwrap_or("").parse::<u64>() {
+                    out.push(SseItem::Retry(Duration::from_millis(ms)));
                 }
             }
             _ => {}
