@@ -437,7 +437,7 @@ impl Reporter {
                 deployment_id,
                 duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
                 exit_code: end.exit_status().code(),
-                error,
+                error: error.clone(),
                 resources: tracker
                     .resources()
                     .iter()
