@@ -1,13 +1,21 @@
 //! Raw arguments and environment, turned once into the settings every command works from.
 //!
 //! This is the only place that reads `CTL_*`-adjacent environment variables (`NO_COLOR`,
-//! `CLICOLOR_FORCE`, `TERM`, `IDP_API_KEY`) or asks whether a stream is a terminal; everything
-//! deeper receives plain values, so tests can build settings without touching the process.
+//! `CLICOLOR_FORCE`, `TERM`, `IDP_API_KEY`, `XDG_CONFIG_HOME`, `HOME`, and a variable a config
+//! context names) or asks whether a stream is a terminal; everything deeper receives plain
+//! values, so tests can build settings without touching the process.
+//!
+//! Precedence, per setting: command-line flag > environment variable > the config file's
+//! context ([`crate::config`]) > built-in default. (clap already applies flag > variable for
+//! `--server`/`CTL_SERVER` and the like; the config file comes after both.)
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use crate::cli::{ColorChoice, GlobalArgs, IconChoice, OutputFormat, TimestampChoice};
+use crate::config::Config;
 use crate::error::Error;
 use crate::render::text::Icons;
 use crate::secret::Secret;
@@ -48,6 +56,8 @@ pub struct Settings {
     pub heartbeat: Option<Duration>,
     /// Running under GitHub Actions (`GITHUB_ACTIONS=true`): group and annotation markers.
     pub github_actions: bool,
+    /// The config-file context in use (`--context`, `CTL_CONTEXT` or `current-context`), if any.
+    pub context: Option<String>,
 }
 
 /// Facts about the process the settings depend on, gathered in one place so tests can fake them.
@@ -73,6 +83,23 @@ pub struct Environment {
     pub heartbeat: Option<String>,
     /// `GITHUB_ACTIONS`.
     pub github_actions: Option<String>,
+    /// `XDG_CONFIG_HOME`: where the config file lives (see [`crate::config::default_path`]).
+    pub xdg_config_home: Option<String>,
+    /// `HOME`: the config file's fallback location, `~/.config`.
+    pub home: Option<String>,
+    /// Variables a config context names (`api-key-env`), read on demand.
+    pub named_vars: NamedVars,
+}
+
+/// Environment variables read by name on demand: the config file decides which (a context's
+/// `api-key-env`), so they cannot be gathered up front. Values are held as [`Secret`]s, so a
+/// debug print of the environment never shows them.
+#[derive(Debug, Clone, Default)]
+pub struct NamedVars {
+    /// Whether to fall back to the real process environment ([`Environment::from_process`]).
+    from_process: bool,
+    /// Fixed values, which win (tests).
+    fixed: BTreeMap<String, Secret>,
 }
 
 impl Environment {
@@ -93,7 +120,33 @@ impl Environment {
             progress: var("CTL_PROGRESS"),
             heartbeat: var("CTL_HEARTBEAT"),
             github_actions: var("GITHUB_ACTIONS"),
+            xdg_config_home: var("XDG_CONFIG_HOME").filter(|v| !v.is_empty()),
+            home: var("HOME").filter(|v| !v.is_empty()),
+            named_vars: NamedVars {
+                from_process: true,
+                fixed: BTreeMap::new(),
+            },
         }
+    }
+
+    /// A variable named at run time (a context's `api-key-env`); empty counts as unset.
+    pub fn var(&self, name: &str) -> Option<Secret> {
+        let value = match self.named_vars.fixed.get(name) {
+            Some(value) => Some(value.clone()),
+            None if self.named_vars.from_process && !name.is_empty() && !name.contains('=') => {
+                std::env::var(name).ok().map(Secret::new)
+            }
+            None => None,
+        };
+        value.filter(|v| !v.expose().is_empty())
+    }
+
+    /// The same environment with one more named variable (tests).
+    pub fn with_var(mut self, name: &str, value: &str) -> Self {
+        self.named_vars
+            .fixed
+            .insert(name.to_owned(), Secret::new(value));
+        self
     }
 
     /// Emoji unless asked for ASCII, or the locale names a character set other than UTF-8
@@ -122,7 +175,7 @@ impl Environment {
     /// with `--quiet`.
     pub fn progress_for(&self, output: OutputFormat, quiet: bool) -> Result<bool, Error> {
         let auto = || {
-            output == OutputFormat::Text
+            output != OutputFormat::Json
                 && !quiet
                 && self.stderr_tty
                 && self.term.as_deref() != Some("dumb")
@@ -186,20 +239,78 @@ impl Environment {
 }
 
 impl Settings {
-    /// Resolves settings from parsed arguments and the environment.
+    /// Resolves settings from parsed arguments, the environment and the config file (the one
+    /// `--config`/`CTL_CONFIG` names, else the default one if it exists), for commands that
+    /// talk to a server.
     pub fn resolve(args: &GlobalArgs, env: &Environment) -> Result<Self, Error> {
-        let server = normalize_server(args.server.as_deref().unwrap_or(DEFAULT_SERVER))?;
-        let api_key = args
-            .api_key
-            .clone()
-            .or_else(|| env.idp_api_key.clone())
-            .filter(|k| !k.trim().is_empty())
-            .map(|k| Secret::new(k.trim()));
+        let config = Config::load(args.config.as_deref(), env)?;
+        Self::resolve_with(args, env, config.as_ref())
+    }
+
+    /// Resolves settings without reading the config file, for commands that never talk to a
+    /// server (`ctl validate`): a broken config, or an `api-key-command` that prompts, must
+    /// not get in their way. The server is the flag's, the variable's or the default.
+    pub fn resolve_local(args: &GlobalArgs, env: &Environment) -> Result<Self, Error> {
+        let args = GlobalArgs {
+            context: None,
+            ..args.clone()
+        };
+        Self::resolve_with(&args, env, None)
+    }
+
+    /// Resolves settings with a given (already loaded) config file.
+    pub fn resolve_with(
+        args: &GlobalArgs,
+        env: &Environment,
+        config: Option<&Config>,
+    ) -> Result<Self, Error> {
+        let context = match (config, args.context.as_deref()) {
+            (Some(config), chosen) => config.select(chosen)?,
+            (None, Some(name)) => {
+                let place = args
+                    .config
+                    .clone()
+                    .or_else(|| crate::config::default_path(env))
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "$XDG_CONFIG_HOME/ctl/config.yaml".to_owned());
+                return Err(Error::Usage(format!(
+                    "context {name:?} was asked for, but there is no config file ({place})"
+                )));
+            }
+            (None, None) => None,
+        };
+        let non_empty = |v: &Option<String>| v.clone().filter(|k| !k.trim().is_empty());
+        // flag / CTL_SERVER (clap), then the context, then the default.
+        let server = match (
+            non_empty(&args.server),
+            context.and_then(|(_, c)| c.server.as_deref()),
+        ) {
+            (Some(flag), _) => normalize_server(&flag)?,
+            (None, Some(from_context)) => normalize_server(from_context)?,
+            (None, None) => normalize_server(DEFAULT_SERVER)?,
+        };
+        // flag / CTL_API_KEY (clap), then IDP_API_KEY, then the context's key. A context's key
+        // is only ever sent to that context's server: with `--server` pointing elsewhere, it
+        // stays home.
+        let api_key = match non_empty(&args.api_key).or_else(|| non_empty(&env.idp_api_key)) {
+            Some(key) => Some(Secret::new(key.trim())),
+            None => match context {
+                Some((name, ctx))
+                    if ctx
+                        .server
+                        .as_deref()
+                        .is_none_or(|s| normalize_server(s).is_ok_and(|s| s == server)) =>
+                {
+                    ctx.api_key(name, env)?
+                }
+                _ => None,
+            },
+        };
         Ok(Settings {
             server,
             api_key,
             output: args.output,
-            color_stdout: args.output == OutputFormat::Text
+            color_stdout: args.output != OutputFormat::Json
                 && env.color_for(args.color, env.stdout_tty),
             color_stderr: env.color_for(args.color, env.stderr_tty),
             stderr_tty: env.stderr_tty,
@@ -210,6 +321,7 @@ impl Settings {
             progress: env.progress_for(args.output, args.quiet)?,
             heartbeat: env.heartbeat_interval()?,
             github_actions: env.is_github_actions(),
+            context: context.map(|(name, _)| name.to_owned()),
         })
     }
 }
@@ -364,5 +476,128 @@ mod tests {
             env.color_for(ColorChoice::Auto, tty),
             "empty NO_COLOR is ignored"
         );
+    }
+
+    fn global_args(
+        server: Option<&str>,
+        api_key: Option<&str>,
+        context: Option<&str>,
+    ) -> GlobalArgs {
+        GlobalArgs {
+            server: server.map(str::to_owned),
+            api_key: api_key.map(str::to_owned),
+            output: OutputFormat::Text,
+            color: ColorChoice::Never,
+            verbose: 0,
+            quiet: false,
+            icons: IconChoice::Auto,
+            timestamps: TimestampChoice::Local,
+            context: context.map(str::to_owned),
+            config: None,
+        }
+    }
+
+    fn config() -> Config {
+        Config::parse(
+            "current-context: dev\ncontexts:\n  dev:\n    server: http://dev.example:1\n    api-key-env: DEV_KEY\n  prod:\n    server: https://prod.example\n    api-key: prod-key\n  keyonly:\n    api-key: any-server-key\n",
+            std::path::Path::new("config.yaml"),
+        )
+        .unwrap()
+    }
+
+    fn key(settings: &Settings) -> Option<&str> {
+        settings.api_key.as_ref().map(Secret::expose)
+    }
+
+    #[test]
+    fn flag_then_environment_then_config_then_default() {
+        let config = config();
+        let env = Environment::default().with_var("DEV_KEY", "dev-key");
+        let resolve = |args: &GlobalArgs, env: &Environment| {
+            Settings::resolve_with(args, env, Some(&config)).unwrap()
+        };
+
+        // Nothing given: current-context decides both.
+        let s = resolve(&global_args(None, None, None), &env);
+        assert_eq!(s.server, "http://dev.example:1");
+        assert_eq!(key(&s), Some("dev-key"));
+        assert_eq!(s.context.as_deref(), Some("dev"));
+
+        // --context picks another context.
+        let s = resolve(&global_args(None, None, Some("prod")), &env);
+        assert_eq!(s.server, "https://prod.example");
+        assert_eq!(key(&s), Some("prod-key"));
+
+        // A flag (or CTL_*, which clap folds into the same field) beats the context.
+        let s = resolve(&global_args(None, Some("flag-key"), Some("prod")), &env);
+        assert_eq!(key(&s), Some("flag-key"));
+        // IDP_API_KEY is an environment variable: it beats the config too.
+        let idp = Environment {
+            idp_api_key: Some("idp-key".into()),
+            ..env.clone()
+        };
+        let s = resolve(&global_args(None, None, Some("prod")), &idp);
+        assert_eq!(key(&s), Some("idp-key"));
+
+        // Without a config file: the default server, no key.
+        let s = Settings::resolve_with(&global_args(None, None, None), &env, None).unwrap();
+        assert_eq!(s.server, DEFAULT_SERVER);
+        assert_eq!(key(&s), None);
+        assert_eq!(s.context, None);
+    }
+
+    #[test]
+    fn a_context_key_is_only_sent_to_its_own_server() {
+        let config = config();
+        let env = Environment::default();
+        let s = Settings::resolve_with(
+            &global_args(Some("http://elsewhere:9"), None, Some("prod")),
+            &env,
+            Some(&config),
+        )
+        .unwrap();
+        assert_eq!(s.server, "http://elsewhere:9");
+        assert_eq!(key(&s), None, "prod's key must not go to another server");
+
+        // The same server written differently still matches.
+        let s = Settings::resolve_with(
+            &global_args(Some("https://prod.example/"), None, Some("prod")),
+            &env,
+            Some(&config),
+        )
+        .unwrap();
+        assert_eq!(key(&s), Some("prod-key"));
+
+        // A context without a server lends its key to whatever server is in use.
+        let s = Settings::resolve_with(
+            &global_args(Some("http://any:1"), None, Some("keyonly")),
+            &env,
+            Some(&config),
+        )
+        .unwrap();
+        assert_eq!(key(&s), Some("any-server-key"));
+    }
+
+    #[test]
+    fn unknown_or_impossible_contexts_are_usage_errors() {
+        let config = config();
+        let env = Environment::default();
+        let err = Settings::resolve_with(&global_args(None, None, Some("qa")), &env, Some(&config))
+            .unwrap_err();
+        assert!(matches!(err, Error::Usage(_)));
+        let err =
+            Settings::resolve_with(&global_args(None, None, Some("qa")), &env, None).unwrap_err();
+        assert!(err.to_string().contains("no config file"), "{err}");
+        // Commands that never talk to a server ignore contexts altogether.
+        let s = Settings::resolve_local(&global_args(None, None, Some("qa")), &env).unwrap();
+        assert_eq!(s.server, DEFAULT_SERVER);
+    }
+
+    #[test]
+    fn named_variables_never_show_in_debug_output() {
+        let env = Environment::default().with_var("K", "very-secret");
+        assert_eq!(env.var("K").unwrap().expose(), "very-secret");
+        assert_eq!(env.var("MISSING"), None);
+        assert!(!format!("{env:?}").contains("very-secret"));
     }
 }

@@ -117,7 +117,8 @@ async fn deploy(
         None,
         WatchOptions::default(),
     )
-    .await?;
+    .await
+    .map_err(|e| super::with_result_line(&mut reporter, &spec.name, None, started, e))?;
 
     // Submit while reading the stream, so events published during the POST are kept.
     let mut early = Vec::new();
@@ -129,9 +130,10 @@ async fn deploy(
         loop {
             tokio::select! {
                 // The POST answered: the deployment id (if any) is now known.
-                res = &mut post => break res?,
+                // A rejected spec still ends `-o json` output with its result line.
+                res = &mut post => break res.map_err(|e| super::with_result_line(&mut reporter, &spec.name, None, started, e))?,
                 // Events published while the POST is in flight; filtered once the id is known.
-                item = watch.next() => early.push(item?),
+                item = watch.next() => early.push(item.map_err(|e| super::with_result_line(&mut reporter, &spec.name, None, started, e))?),
                 // `--timeout` can elapse even before the server answers.
                 () = &mut sleep => {
                     let tracker = Tracker::new(Mode::Terminal, expected);

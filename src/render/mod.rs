@@ -553,4 +553,25 @@ impl Reporter {
             .to_string();
         self.emit(Stream::Err, &text)
     }
+
+    /// A command's own answer (`ctl status`, `list`, `delete`, `validate`, and the result line
+    /// of a command that failed before it could watch), on stdout: `text` in text mode (nothing
+    /// when it is empty), `value` as one JSON line with `-o json`. Not silenced by `--quiet`:
+    /// it is the essential output.
+    pub fn output(&mut self, text: &str, value: &impl Serialize) -> io::Result<()> {
+        if self.is_json() {
+            let mut line = Vec::new();
+            json::write_value(value, &mut line)?;
+            self.emit_raw(Stream::Out, String::from_utf8_lossy(&line).trim_end())
+        } else if text.is_empty() {
+            Ok(())
+        } else {
+            self.emit(Stream::Out, text.trim_end_matches('\n'))
+        }
+    }
+
+    /// The marker set in use on stdout (`--icons`), for commands that build their own lines.
+    pub fn icons(&self) -> text::Icons {
+        self.out_style.icons
+    }
 }

@@ -5,5 +5,7 @@
 
 mod support;
 
+mod commands;
 mod deploy;
+mod json;
 mod terminal;
