@@ -62,6 +62,10 @@ pub struct Resource {
     pub name: String,
     /// The resource `type` (e.g. `postgres`).
     pub kind: String,
+    /// The resource's whole block (`type`, `params`, ...) as canonical JSON, keys sorted: two
+    /// deployments of the same resource can be compared without re-reading the YAML. `None`
+    /// when the block cannot be represented as JSON (e.g. non-string keys).
+    pub definition: Option<String>,
 }
 
 /// Reads and validates a spec from a file, or from standard input when `path` is `-`.
@@ -452,6 +456,7 @@ fn check(root: &Node, text: &str) -> Result<Spec, Problem> {
             Some(kind) => spec_resources.push(Resource {
                 name: rname.clone(),
                 kind: kind.to_owned(),
+                definition: None,
             }),
             None => {
                 let (path, at) = missing(&at, resource, "type");
@@ -537,6 +542,11 @@ fn check(root: &Node, text: &str) -> Result<Spec, Problem> {
         }
     }
 
+    if let Some(blocks) = resource_definitions(text) {
+        for resource in &mut spec_resources {
+            resource.definition = blocks.get(&resource.name).map(|v| v.to_string());
+        }
+    }
     Ok(Spec {
         name: name.to_owned(),
         api_version: api_version.unwrap_or_default().to_owned(),
@@ -545,6 +555,17 @@ fn check(root: &Node, text: &str) -> Result<Spec, Problem> {
         environment: environment.map(str::to_owned),
         source: text.to_owned(),
     })
+}
+
+/// The `resources:` mapping of an already validated spec as JSON objects (serde_json sorts
+/// keys, which makes the text canonical).
+fn resource_definitions(text: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    let doc: serde_json::Value = serde_yaml::from_str(text).ok()?;
+    match doc.get("resources")? {
+        serde_json::Value::Object(map) => Some(map.clone()),
+        _ => None,
+    }
 }
 
 /// Where to point when `key` of the mapping at `parent` is missing or empty: at an empty string
@@ -561,6 +582,22 @@ fn missing(parent: &[Seg], node: &Node, key: &str) -> (Vec<Seg>, At) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resource_definitions_ignore_key_order_and_formatting() {
+        let head = "metadata: {name: a}\ncontainers: {web: {image: nginx}}\n";
+        let def = |resources: &str| {
+            parse(&format!("{head}{resources}"), "t").unwrap().resources[0]
+                .definition
+                .clone()
+                .unwrap()
+        };
+        let a = def("resources:\n  db: {type: postgres, params: {a: 1, b: 2}}\n");
+        let b = def("resources:\n  db:\n    params:\n      b: 2\n      a: 1\n    type: postgres\n");
+        let c = def("resources:\n  db: {type: postgres, params: {a: 1, b: 3}}\n");
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
 
     macro_rules! fixture {
         ($name:literal) => {
