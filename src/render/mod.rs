@@ -33,7 +33,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cli::{OutputFormat, TimestampChoice};
-use crate::event::{Event, Outcome};
+use crate::event::{Event, EventKind, Outcome};
 use crate::exit::ExitStatus;
 use crate::settings::Settings;
 use crate::tracker::Tracker;
@@ -369,6 +369,15 @@ impl Reporter {
             self.emit_raw(Stream::Out, String::from_utf8_lossy(&line).trim_end())
         } else {
             if ev.kind.is_internal() && !self.show_internal {
+                return Ok(());
+            }
+            // Step-by-step lines triple the log; the progress rows (or the heartbeat) already
+            // say which step runs. They are shown with --verbose; a failed step always is.
+            let step_detail = matches!(
+                ev.kind,
+                EventKind::StepStarted | EventKind::StepProgress | EventKind::StepCompleted
+            );
+            if step_detail && !self.out_style.verbose {
                 return Ok(());
             }
             let line = text::event_line(ev, &self.out_style);

@@ -322,7 +322,7 @@ fn progress_rows_show_while_deploying_and_are_gone_from_the_final_screen() {
     let last = screen(&bytes);
     assert!(last.contains("Resource active: database"), "{last}");
     assert!(
-        last.contains("Step 1/1 started: wait-forever (s)"),
+        last.contains("Workflow started: provision-slow (1 step)"),
         "{last}"
     );
     assert!(last.contains("Interrupted after"), "{last}");
