@@ -19,7 +19,7 @@ use crate::exit::ExitStatus;
 use crate::render::text::{Icons, sanitize};
 use crate::render::{JSON_SCHEMA_VERSION, Reporter};
 use crate::settings::Settings;
-use crate::spec::{self, SpecError};
+use crate::spec;
 
 /// Arguments of `ctl validate`.
 #[derive(Debug, Clone, Args)]
@@ -85,11 +85,9 @@ pub fn run(args: &ValidateArgs, settings: &Settings) -> Result<ExitStatus, Error
             Err(e) => {
                 invalid += 1;
                 result.error = Some(e.message());
-                if let SpecError::Invalid(located) = &e {
-                    if let Some((line, column)) = located.position {
-                        result.line = Some(line);
-                        result.column = Some(column);
-                    }
+                if let Some((line, column)) = e.position() {
+                    result.line = Some(line);
+                    result.column = Some(column);
                 }
                 reporter.error(&Error::Spec(e).render(settings.verbose))?;
                 String::new()

@@ -145,7 +145,8 @@ fn invalid_specs_exit_2_with_an_empty_stdout() {
     let run = ctl(&["deploy", file.path().to_str().unwrap(), "-w", "-o", "json"]).run();
     run.assert_code(2);
     assert_eq!(run.stdout, "");
-    assert!(run.stderr.contains("Error parsing YAML"), "{}", run.stderr);
+    let path = file.path().to_str().unwrap();
+    assert!(run.stderr.contains(&format!("{path}:")), "{}", run.stderr);
 }
 
 #[test]
