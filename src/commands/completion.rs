@@ -5,11 +5,11 @@
 //! regenerates them and fails when they are stale. To refresh them after changing the CLI:
 //!
 //! ```sh
-//! for shell in bash zsh fish powershell elvish; do ... ctl completion $shell > completions/...
+//! ctl completion bash > completions/ctl.bash    # and zsh, fish, powershell, elvish
 //! ctl man > docs/ctl.1
 //! ```
 //!
-//! (the README has the exact loop). Output is deterministic: environment-variable values are
+//! (the README lists every file). Output is deterministic: environment-variable values are
 //! never shown (`CTL_SERVER=...` set while generating would otherwise leak into the files), and
 //! the man page carries no date.
 
