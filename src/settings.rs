@@ -133,7 +133,11 @@ impl Environment {
     pub fn var(&self, name: &str) -> Option<Secret> {
         let value = match self.named_vars.fixed.get(name) {
             Some(value) => Some(value.clone()),
-            None if self.named_vars.from_process && !name.is_empty() && !name.contains('=') => {
+            // `std::env::var` may panic on such names; a config file must not be able to do that.
+            None if self.named_vars.from_process
+                && !name.is_empty()
+                && !name.contains(['=', '\0']) =>
+            {
                 std::env::var(name).ok().map(Secret::new)
             }
             None => None,
