@@ -5,8 +5,13 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::commands::completion::{CompletionArgs, ManArgs};
+pub use crate::commands::delete::DeleteArgs;
 pub use crate::commands::deploy::DeployArgs;
+pub use crate::commands::list::ListArgs;
 pub use crate::commands::server::ServerArgs;
+pub use crate::commands::status::StatusArgs;
+pub use crate::commands::validate::ValidateArgs;
 pub use crate::commands::watch::WatchArgs;
 
 /// Deploy Score workload specs to a platform server and watch them roll out live.
@@ -61,6 +66,34 @@ pub struct GlobalArgs {
     /// Print only the essential output (event lines or JSON); no banners or notes
     #[arg(short, long, global = true)]
     pub quiet: bool,
+
+    /// Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "CTL_ICONS",
+        default_value_t = IconChoice::Auto
+    )]
+    pub icons: IconChoice,
+
+    /// Timestamp column of event lines
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "CTL_TIMESTAMPS",
+        default_value_t = TimestampChoice::Local
+    )]
+    pub timestamps: TimestampChoice,
+
+    /// Named context from the config file: its server and API key (overrides current-context)
+    #[arg(long, global = true, env = "CTL_CONTEXT", value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]
+    #[arg(long, global = true, env = "CTL_CONFIG", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
 }
 
 /// The subcommands.
@@ -70,6 +103,18 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Follow an application's events, or one deployment to its end
     Watch(WatchArgs),
+    /// Show an application: its latest deployment and its resources
+    Status(StatusArgs),
+    /// List applications (-o wide for more columns, -o json for scripts)
+    List(ListArgs),
+    /// Delete an application and its resources, optionally watching the teardown
+    Delete(DeleteArgs),
+    /// Check Score spec files locally, without a server (exit 0 if valid, 2 if not)
+    Validate(ValidateArgs),
+    /// Print a shell completion script to stdout
+    Completion(CompletionArgs),
+    /// Print the man page (roff) to stdout
+    Man(ManArgs),
     /// Run the bundled reference platform server
     Server(ServerArgs),
 }
@@ -81,6 +126,8 @@ pub enum OutputFormat {
     Text,
     /// One JSON object per line (NDJSON), for scripts.
     Json,
+    /// Text with more columns (`ctl list`, `ctl status`); other commands treat it as text.
+    Wide,
 }
 
 /// Whether to colour output.
@@ -94,10 +141,38 @@ pub enum ColorChoice {
     Never,
 }
 
+/// Which markers start each line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IconChoice {
+    /// Emoji, unless the locale (LC_ALL, LC_CTYPE, LANG) names a non-UTF-8 character set.
+    Auto,
+    /// Always emoji.
+    Unicode,
+    /// Always plain ASCII markers.
+    Ascii,
+}
+
+/// How event lines are timestamped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TimestampChoice {
+    /// `[15:04:01]` in local time.
+    Local,
+    /// `[14:04:01]` in UTC.
+    Utc,
+    /// `[+12.3s]` since the command started.
+    Relative,
+    /// No timestamp.
+    None,
+}
+
 fn after_help() -> String {
     let mut text = crate::exit::ExitStatus::help_table();
     text.push_str(
         "\nEnvironment:\n  CTL_SERVER, CTL_API_KEY (or IDP_API_KEY), CTL_COLOR, CTL_IDLE_TIMEOUT, NO_COLOR\n",
+    );
+    text.push_str(
+        "  CTL_CONTEXT, CTL_CONFIG (config file contexts; see docs/configuration.md)\n\n\
+         Precedence: command-line flag > environment variable > config file context > default\n",
     );
     text
 }

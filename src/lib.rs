@@ -5,6 +5,7 @@
 //!
 //! - [`cli`]: the clap definitions (what the user can type);
 //! - [`settings`]: raw arguments + environment turned once into validated settings;
+//! - [`config`]: the config file and its named contexts (server, API key);
 //! - [`exit`]: the exit-code table, the only place exit numbers live;
 //! - [`error`]: the top-level error, which owns exit status and wording;
 //! - [`commands`]: one module per subcommand (`deploy`, `server`, ...);
@@ -22,6 +23,7 @@
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod config;
 pub mod error;
 pub mod event;
 pub mod exit;

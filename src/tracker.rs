@@ -33,7 +33,8 @@ pub struct ResourceState {
     pub kind: String,
     /// `pending` (expected, nothing heard yet), `requested`, `provisioning`, `active`, `failed`.
     pub state: String,
-    /// The current workflow step, as `(number, total, name)`.
+    /// The current workflow step, as `(number, total, name)`; for a failed resource, the step
+    /// it failed at.
     pub step: Option<(u64, u64, String)>,
     /// The failure text.
     pub error: Option<String>,
@@ -151,7 +152,8 @@ impl Tracker {
                 if error.is_some() {
                     entry.error = error;
                 }
-                if state == "active" || state == "failed" {
+                // A failed resource keeps its step: it is the step that failed (the footer says so).
+                if state == "active" {
                     entry.step = None;
                 }
             }

@@ -339,6 +339,23 @@ impl ApiClient {
             }
         }
     }
+
+    /// Deletes an application (`DELETE /api/applications/<name>`) and returns the server's
+    /// answer (`{"message":"Successfully deleted '<name>'"}` on both kinds of server). 404 and
+    /// our server's 409 (a deployment is running) come back as [`Error::Rejected`].
+    pub async fn delete_application(&self, name: &str) -> Result<serde_json::Value, Error> {
+        // Names are DNS labels (checked by the caller), so they need no escaping in a path.
+        let resp = self
+            .request(Method::DELETE, &format!("/api/applications/{name}"))
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        if !resp.status().is_success() {
+            return Err(error_from_response(resp).await);
+        }
+        json_body(resp).await
+    }
 }
 
 /// An error and its causes on one line (`error decoding response body: connection closed

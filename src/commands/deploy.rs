@@ -132,8 +132,11 @@ async fn deploy(
 
     // Subscribe first: once `connect` returns, the server has accepted the stream (and its
     // first frame says whether it speaks Part B of the protocol).
-    let mut watch =
-        EventWatch::connect(client.clone(), &spec.name, None, None, options.clone()).await?;
+    // A failure before the deployment is known still ends `-o json` output with its result
+    // line.
+    let mut watch = EventWatch::connect(client.clone(), &spec.name, None, None, options.clone())
+        .await
+        .map_err(|e| super::with_result_line(&mut reporter, &spec.name, None, started, e))?;
 
     // Submit while reading the stream, so events published during the POST are kept.
     let mut early = Vec::new();
@@ -148,12 +151,13 @@ async fn deploy(
         deadline,
         &mut interrupt,
     )
-    .await?;
+    .await
+    .map_err(|e| super::with_result_line(&mut reporter, &spec.name, None, started, e))?;
     let submission = match submitted {
         Submitted::Answer(submission) => submission,
-        Submitted::Unconfirmed(cause) => {
-            confirm_unanswered(&client, spec, cause, &mut reporter).await?
-        }
+        Submitted::Unconfirmed(cause) => confirm_unanswered(&client, spec, cause, &mut reporter)
+            .await
+            .map_err(|e| super::with_result_line(&mut reporter, &spec.name, None, started, e))?,
         Submitted::Stopped(end) => {
             let tracker = Tracker::new(Mode::Terminal, expected());
             reporter.finish(end, &tracker, &spec.name, None, started.elapsed())?;

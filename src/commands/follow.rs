@@ -1,16 +1,17 @@
 //! Following a deployment to its end: the one watch loop shared by `deploy -w` and `watch`.
 //!
 //! One `tokio::select!` over the event stream, the `--timeout` deadline (created once, outside
-//! the loop) and Ctrl-C. The watcher is cancel-safe, so a losing branch never drops buffered
-//! bytes. The loop ends only on an outcome (terminal event, or inferred from resource states),
-//! the deadline, Ctrl-C, or an error: never because a stream ended.
+//! the loop) and Ctrl-C, plus two timers for the terminal and CI: the progress rows' tick, and
+//! the heartbeat after a stretch without output. The watcher is cancel-safe, so a losing branch
+//! never drops buffered bytes. The loop ends only on an outcome (terminal event, or inferred
+//! from resource states), the deadline, Ctrl-C, or an error: never because a stream ended.
 //!
 //! Where the stream cannot tell the whole story, the state of record can: on servers without
 //! replay, resource states are reconciled from `GET /api/resources` after every reconnect; on
 //! ours, a `stream.gap` or a stream lost for good is followed by `GET /api/deployments/<id>`,
 //! so the true outcome is reported whenever the server can still be asked.
 
-use tokio::time::Instant;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::client::ApiClient;
 use crate::client::watch::{EventWatch, Notice, WatchItem};
@@ -106,14 +107,33 @@ pub(crate) async fn run(
         }
     };
     tokio::pin!(sleep);
+    reporter.status(tracker);
+    // Progress rows (a terminal): the spinners turn on this tick, from this one task, so no
+    // other thread ever draws on the terminal.
+    let mut ticker = reporter.tick_interval().map(|every| {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        ticker
+    });
+    // No rows (a pipe, a CI log): a heartbeat line after each stretch of silence.
+    let heartbeat_every = reporter.heartbeat_interval();
+    let mut next_heartbeat = heartbeat_every.map(|every| Instant::now() + every);
     while end.is_none() {
         tokio::select! {
             // Ctrl-C: stop watching; the deployment itself goes on.
             () = interrupt.recv() => end = Some(WatchEnd::Interrupted),
             // `--timeout`: the deadline was fixed before the loop, so reconnects cannot extend it.
             () = &mut sleep => end = Some(WatchEnd::Timeout),
+            // Spinners and running times; `Interval::tick` is cancel-safe.
+            () = tick(ticker.as_mut()) => reporter.tick(),
+            // Nothing printed for a while: say the wait is alive, for CI no-output watchdogs.
+            () = at(next_heartbeat) => {
+                reporter.heartbeat(tracker, follow.started.elapsed())?;
+                next_heartbeat = heartbeat_every.map(|every| Instant::now() + every);
+            }
             item = watch.next() => match item {
                 Ok(item) => {
+                    next_heartbeat = heartbeat_every.map(|every| Instant::now() + every);
                     if let Some(outcome) = handle(&follow, item, tracker, reporter).await? {
                         end = Some(WatchEnd::Finished(outcome));
                     }
@@ -142,8 +162,37 @@ pub(crate) async fn run(
     Ok(end.exit_status())
 }
 
+/// Resolves at `deadline`; never, without one.
+async fn at(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next tick of an interval; never, without one.
+async fn tick(ticker: Option<&mut tokio::time::Interval>) {
+    match ticker {
+        Some(ticker) => {
+            ticker.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// Shows one item and feeds it to the tracker; returns the outcome if it finished the deployment.
 async fn handle(
+    follow: &Follow<'_>,
+    item: WatchItem,
+    tracker: &mut Tracker,
+    reporter: &mut Reporter,
+) -> Result<Option<Outcome>, Error> {
+    let outcome = handle_item(follow, item, tracker, reporter).await;
+    reporter.status(tracker);
+    outcome
+}
+
+async fn handle_item(
     follow: &Follow<'_>,
     item: WatchItem,
     tracker: &mut Tracker,

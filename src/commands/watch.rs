@@ -2,14 +2,21 @@
 //!
 //! - `--deployment ID` follows that deployment to its end and exits with its outcome (an
 //!   already finished deployment is replayed and exits at once);
-//! - without it, a deployment of the app that is still running is followed the same way;
-//! - with none running, the app's events are shown until Ctrl-C.
+//! - without it, a deployment of the app that is still running is found
+//!   (`GET /api/applications`, `latest_deployment_status: running`) and followed the same way,
+//!   from its first event: this is how a CI job or a second terminal reattaches;
+//! - with none running (or on a server without deployments), the app's events are shown as they
+//!   come, until Ctrl-C (exit 130) or `--timeout` (exit 3).
+//!
+//! `--since ID` starts after that event id (on servers that keep events). The output modes are
+//! those of `deploy -w`: the same event lines, footer, progress rows and JSON lines.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use clap::Args;
 use serde::Deserialize;
+use tokio::time::Instant;
 
 use super::deploy::parse_duration;
 use super::follow::{self, Follow, Interrupt};
@@ -56,7 +63,8 @@ pub struct WatchArgs {
     pub idle_timeout: Duration,
 }
 
-/// What `GET /api/applications` says of one app (fields of our server; others are optional).
+/// What `GET /api/applications` says of one app. Our server's keys; other servers may send
+/// other keys, which are ignored.
 #[derive(Debug, Deserialize)]
 struct AppSummary {
     #[serde(default)]
@@ -65,40 +73,64 @@ struct AppSummary {
     latest_deployment_status: Option<String>,
 }
 
+/// What the server says about the app before the watch begins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Lookup {
+    /// A deployment of it is running: follow that one.
+    Running(String),
+    /// The server knows the app, and nothing of it is running.
+    Idle,
+    /// The server lists applications and this one is not among them (yet).
+    Unknown,
+    /// The server's application list says nothing usable (not our server).
+    Unsupported,
+}
+
 /// Runs `ctl watch`.
 pub async fn run(args: WatchArgs, settings: Settings) -> Result<ExitStatus, Error> {
-    if !crate::spec::is_dns_label(&args.app) {
-        return Err(Error::Usage(format!(
-            "{:?} is not a valid application name (lowercase letters, digits and '-')",
-            args.app
-        )));
+    super::check_app_name(&args.app)?;
+    if let Some(id) = &args.deployment {
+        if id.trim().is_empty() {
+            return Err(Error::Usage("--deployment needs an id".to_owned()));
+        }
     }
     let client = ApiClient::new(&settings.server, settings.api_key.clone())?;
     let mut reporter = Reporter::new(&settings, args.all);
     let mut interrupt = Interrupt::listen();
-    let started = tokio::time::Instant::now();
+    let started = Instant::now();
 
-    let deployment = match args.deployment.clone() {
-        Some(id) => Some(id),
-        None => running_deployment(&client, &args.app).await,
+    let (deployment, lookup, mut watch) = match attach(&client, &args).await {
+        Ok(attached) => attached,
+        Err(e) => {
+            return Err(super::with_result_line(
+                &mut reporter,
+                &args.app,
+                args.deployment.as_deref(),
+                started,
+                e,
+            ));
+        }
     };
     let mode = if deployment.is_some() {
         Mode::Terminal
     } else {
         Mode::Follow
     };
-    let mut watch = EventWatch::connect(
-        client.clone(),
-        &args.app,
-        deployment.clone(),
-        args.since.clone(),
-        WatchOptions {
-            idle_timeout: args.idle_timeout,
-            ..WatchOptions::default()
-        },
-    )
-    .await?;
     reporter.watching_only(&args.app, deployment.as_deref())?;
+    match lookup {
+        Lookup::Running(id) if args.deployment.is_none() => reporter.note(&format!(
+            "deployment {id} is running; following it to its end"
+        ))?,
+        Lookup::Idle => reporter.note(&format!(
+            "no deployment of {} is running; showing its events until Ctrl-C",
+            args.app
+        ))?,
+        Lookup::Unknown => reporter.note(&format!(
+            "the server has no application {:?} yet; showing its events until Ctrl-C",
+            args.app
+        ))?,
+        _ => {}
+    }
     let mut tracker = Tracker::new(mode, []);
     let follow = Follow {
         client: &client,
@@ -118,13 +150,73 @@ pub async fn run(args: WatchArgs, settings: Settings) -> Result<ExitStatus, Erro
     .await
 }
 
-/// The app's deployment that is still running, if the server says so (ours does; others have
-/// no deployments, and the app's stream is followed instead).
-async fn running_deployment(client: &ApiClient, app: &str) -> Option<String> {
-    let apps: BTreeMap<String, AppSummary> = client.get_json("/api/applications").await.ok()?;
-    let summary = apps.get(app)?;
-    match summary.latest_deployment_status.as_deref() {
-        Some("running") => summary.latest_deployment_id.clone(),
+/// Decides what to follow and subscribes: `(deployment, what the server said, stream)`.
+async fn attach(
+    client: &ApiClient,
+    args: &WatchArgs,
+) -> Result<(Option<String>, Lookup, EventWatch), Error> {
+    let lookup = match &args.deployment {
+        Some(id) => Lookup::Running(id.clone()),
+        None => running_deployment(client, &args.app).await?,
+    };
+    let deployment = match &lookup {
+        Lookup::Running(id) => Some(id.clone()),
         _ => None,
+    };
+    let watch = EventWatch::connect(
+        client.clone(),
+        &args.app,
+        deployment.clone(),
+        args.since.clone(),
+        WatchOptions {
+            idle_timeout: args.idle_timeout,
+            ..WatchOptions::default()
+        },
+    )
+    .await?;
+    Ok((deployment, lookup, watch))
+}
+
+/// The app's deployment that is still running, if the server says so. A server whose answer
+/// is not our shape (innominatus lists specs) has no deployments to follow: the app's stream
+/// is followed instead. Authentication failures and an unreachable server are errors.
+async fn running_deployment(client: &ApiClient, app: &str) -> Result<Lookup, Error> {
+    let apps: BTreeMap<String, AppSummary> = match client.get_json("/api/applications").await {
+        Ok(apps) => apps,
+        Err(e @ (Error::Rejected { .. } | Error::Unreachable { .. })) => return Err(e),
+        Err(_) => return Ok(Lookup::Unsupported),
+    };
+    Ok(classify(apps.get(app)))
+}
+
+fn classify(summary: Option<&AppSummary>) -> Lookup {
+    match summary {
+        None => Lookup::Unknown,
+        Some(AppSummary {
+            latest_deployment_id: Some(id),
+            latest_deployment_status: Some(status),
+        }) if status == "running" => Lookup::Running(id.clone()),
+        Some(_) => Lookup::Idle,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_latest_deployment_is_followed() {
+        let apps: BTreeMap<String, AppSummary> = serde_json::from_str(
+            r#"{"a":{"name":"a","team":"t","latest_deployment_id":"7","latest_deployment_status":"running"},
+                "b":{"name":"b","latest_deployment_id":"3","latest_deployment_status":"succeeded"},
+                "c":{"name":"c","latest_deployment_id":null,"latest_deployment_status":null},
+                "d":{"metadata":{"name":"d"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(classify(apps.get("a")), Lookup::Running("7".into()));
+        assert_eq!(classify(apps.get("b")), Lookup::Idle);
+        assert_eq!(classify(apps.get("c")), Lookup::Idle);
+        assert_eq!(classify(apps.get("d")), Lookup::Idle);
+        assert_eq!(classify(apps.get("e")), Lookup::Unknown);
     }
 }

@@ -1,16 +1,30 @@
 //! How a command's story reaches the user: which stream, which format, which colours.
 //!
-//! The rule (STYLE.md §5): stdout carries the command's output — event lines in text mode, and
-//! nothing but one JSON object per line in JSON mode; everything human and transient (banners in
-//! JSON mode, reconnect notes, warnings, errors) goes to stderr. [`Reporter`] is the one place
-//! that applies it, so commands never choose a stream themselves.
+//! The rule (STYLE.md §5): stdout carries the command's output — the event log and its footer
+//! in text mode, and nothing but one JSON object per line in JSON mode; everything human and
+//! transient (banners, reconnect notes, warnings, heartbeats, errors, progress rows) goes to
+//! stderr. [`Reporter`] is the one place that applies it, so commands never choose a stream
+//! themselves.
+//!
+//! Terminals and CI logs (docs/output.md):
+//! - live progress rows ([`progress`]) are drawn on stderr only when settings say so (a
+//!   terminal, or `CTL_PROGRESS=always`); while they are, every permanent line is written
+//!   through [`progress::Progress::suspend`], so rows and lines never tear each other, even
+//!   when stdout and stderr are the same terminal;
+//! - without rows, a heartbeat line keeps CI no-output watchdogs from killing a healthy wait;
+//! - under GitHub Actions, the text event log is folded into a group and a failure becomes an
+//!   `::error::` annotation, on stdout next to the log (never in JSON mode).
 //!
 //! - [`text`]: event lines, icons, banners and footers for people;
 //! - [`json`]: one JSON object per line for scripts;
-//! - [`palette`]: colour behind a single `enabled` flag.
+//! - [`palette`]: colour behind a single `enabled` flag;
+//! - [`progress`]: the live status rows;
+//! - [`github`]: GitHub Actions workflow commands.
 
+pub mod github;
 pub mod json;
 pub mod palette;
+pub mod progress;
 pub mod text;
 
 use std::io::{self, Write};
@@ -18,14 +32,15 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cli::OutputFormat;
-use crate::event::{Event, Outcome};
+use crate::cli::{OutputFormat, TimestampChoice};
+use crate::event::{Event, EventKind, Outcome};
 use crate::exit::ExitStatus;
 use crate::settings::Settings;
 use crate::tracker::Tracker;
 
 use palette::Palette;
-use text::{FooterOutcome, Icons, TextStyle, Timestamps};
+use progress::Progress;
+use text::{FailedResource, FooterOutcome, TextStyle, Timestamps};
 
 /// Version of the JSON Lines output; bumped on incompatible changes (see docs/json-output.md).
 pub const JSON_SCHEMA_VERSION: u32 = 1;
@@ -104,6 +119,13 @@ pub struct ResourceSummary {
     pub error: Option<String>,
 }
 
+/// Which stream a line goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Out,
+    Err,
+}
+
 /// Writes everything a command shows, to the right stream in the right format.
 pub struct Reporter {
     format: OutputFormat,
@@ -113,6 +135,17 @@ pub struct Reporter {
     quiet: bool,
     stdout: Box<dyn Write + Send>,
     stderr: Box<dyn Write + Send>,
+    /// Whether progress rows are wanted at all (settings), and whether the watch is still on.
+    progress_wanted: bool,
+    /// The rows, once the event log has begun; gone for good after [`Reporter::finish`].
+    progress: Option<Progress>,
+    finished: bool,
+    heartbeat: Option<Duration>,
+    github: bool,
+    group_open: bool,
+    /// The app being watched, for the progress header.
+    app: Option<String>,
+    started: std::time::Instant,
 }
 
 impl Reporter {
@@ -133,10 +166,17 @@ impl Reporter {
         stdout: Box<dyn Write + Send>,
         stderr: Box<dyn Write + Send>,
     ) -> Self {
+        let timestamps = match settings.timestamps {
+            TimestampChoice::Local => Timestamps::Local,
+            TimestampChoice::Utc => Timestamps::Utc,
+            // Relative to the start of the command, so replayed history shows as negative.
+            TimestampChoice::Relative => Timestamps::Relative(chrono::Utc::now()),
+            TimestampChoice::None => Timestamps::None,
+        };
         let style = |enabled: bool| TextStyle {
             palette: Palette { enabled },
-            icons: Icons::Unicode,
-            timestamps: Timestamps::Local,
+            icons: settings.icons,
+            timestamps,
             verbose: settings.verbose > 0,
         };
         Reporter {
@@ -147,24 +187,124 @@ impl Reporter {
             quiet: settings.quiet,
             stdout,
             stderr,
+            progress_wanted: settings.progress,
+            progress: None,
+            finished: false,
+            heartbeat: settings.heartbeat,
+            github: settings.github_actions && settings.output == OutputFormat::Text,
+            group_open: false,
+            app: None,
+            started: std::time::Instant::now(),
         }
+    }
+
+    /// Writes `text` and a newline to a stream and flushes it. While progress rows are drawn
+    /// the rows are lifted off first, so the line lands above them. Under GitHub Actions, a
+    /// line that would read as a workflow command is defused (server text can be in it).
+    fn emit(&mut self, to: Stream, text: &str) -> io::Result<()> {
+        let text = if self.github {
+            github::neutralize(text)
+        } else {
+            std::borrow::Cow::Borrowed(text)
+        };
+        self.emit_raw(to, &text)
+    }
+
+    /// [`Reporter::emit`] without the workflow-command guard: for our own markers.
+    fn emit_raw(&mut self, to: Stream, text: &str) -> io::Result<()> {
+        let Reporter {
+            stdout,
+            stderr,
+            progress,
+            ..
+        } = self;
+        let writer = match to {
+            Stream::Out => stdout,
+            Stream::Err => stderr,
+        };
+        let mut write = move || -> io::Result<()> {
+            writeln!(writer, "{text}")?;
+            writer.flush()
+        };
+        match progress {
+            Some(progress) => progress.suspend(write),
+            None => write(),
+        }
+    }
+
+    /// The event log begins: remember the app, and under GitHub Actions open the group that
+    /// folds the log.
+    fn begin_log(&mut self, app: &str) -> io::Result<()> {
+        self.app = Some(app.to_owned());
+        if self.github && !self.group_open {
+            self.group_open = true;
+            self.emit_raw(
+                Stream::Out,
+                &github::group(&format!("Deployment events: {app}")),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Brings the progress rows in line with the tracker (creating them on first use). A no-op
+    /// when rows are not drawn.
+    pub fn status(&mut self, tracker: &Tracker) {
+        if !self.progress_wanted || self.finished {
+            return;
+        }
+        let progress = self.progress.get_or_insert_with(|| {
+            Progress::stderr(
+                self.app.as_deref().unwrap_or("deployment"),
+                self.err_style.icons,
+                self.err_style.palette,
+                self.started.elapsed(),
+            )
+        });
+        progress.update(tracker);
+    }
+
+    /// How often the watch loop should call [`Reporter::tick`] (`None`: no rows, no ticks).
+    pub fn tick_interval(&self) -> Option<Duration> {
+        (self.progress_wanted && !self.finished).then_some(progress::TICK)
+    }
+
+    /// Turns the spinners and refreshes the running times.
+    pub fn tick(&self) {
+        if let Some(progress) = &self.progress {
+            progress.tick();
+        }
+    }
+
+    /// How long a watch may print nothing before [`Reporter::heartbeat`] is due. Only without
+    /// progress rows: the spinner already shows a terminal user that the wait is alive.
+    pub fn heartbeat_interval(&self) -> Option<Duration> {
+        if self.progress_wanted {
+            None
+        } else {
+            self.heartbeat
+        }
+    }
+
+    /// `still waiting: 2/3 resources active, 1m30s elapsed` on stderr. Not silenced by
+    /// `--quiet`: a CI job that kills steps after minutes of silence is exactly where a
+    /// quiet wait needs it (`CTL_HEARTBEAT=off` turns it off).
+    pub fn heartbeat(&mut self, tracker: &Tracker, elapsed: Duration) -> io::Result<()> {
+        let (active, total) = tracker.progress();
+        let line = text::heartbeat(active, total, elapsed);
+        let line = self.err_style.palette.dim(line).to_string();
+        self.emit(Stream::Err, &line)
     }
 
     fn is_json(&self) -> bool {
         self.format == OutputFormat::Json
     }
 
-    /// A banner line: part of the text output on stdout; in JSON mode it goes to stderr.
+    /// A banner line: human text, so on stderr in both modes, and silenced by `--quiet`.
     fn banner(&mut self, text: &str) -> io::Result<()> {
         if self.quiet {
             return Ok(());
         }
-        if self.is_json() {
-            writeln!(self.stderr, "{text}")
-        } else {
-            writeln!(self.stdout, "{text}")?;
-            self.stdout.flush()
-        }
+        self.emit(Stream::Err, text)
     }
 
     /// `📤 Submitting Score specification: NAME`.
@@ -178,7 +318,8 @@ impl Reporter {
         let mut line = text::submitted(self.style_for_banner());
         line.push('\n');
         line.push_str(&text::watching_header(app, self.style_for_banner()));
-        self.banner(&line)
+        self.banner(&line)?;
+        self.begin_log(app)
     }
 
     /// The header of `ctl watch` (no submission came first).
@@ -187,16 +328,22 @@ impl Reporter {
         if let Some(id) = deployment_id {
             header = header.replacen(app, &format!("{app} (deployment {id})"), 1);
         }
-        self.banner(&header)
+        self.banner(&header)?;
+        self.begin_log(app)
     }
 
     /// The answer to a submission without `-w`.
     pub fn submitted(&mut self, sub: &crate::client::Submission) -> io::Result<()> {
         if self.is_json() {
-            json::write_value(sub, &mut self.stdout)?;
-            return self.stdout.flush();
+            let mut line = Vec::new();
+            json::write_value(sub, &mut line)?;
+            return self.emit_raw(Stream::Out, String::from_utf8_lossy(&line).trim_end());
         }
-        let mut line = format!("✅ {}", text::sanitize(&sub.message));
+        let marker = match self.out_style.icons {
+            text::Icons::Unicode => "✅",
+            text::Icons::Ascii => "[ok]",
+        };
+        let mut line = format!("{marker} {}", text::sanitize(&sub.message));
         if let Some(id) = &sub.deployment_id {
             line.push_str(&format!(
                 "\n   deployment {id}; follow it with: ctl watch {} --deployment {id}",
@@ -204,32 +351,38 @@ impl Reporter {
             ));
         }
         if !self.quiet {
-            writeln!(self.stdout, "{line}")?;
+            self.emit(Stream::Out, &line)?;
         }
-        self.stdout.flush()
+        Ok(())
     }
 
     fn style_for_banner(&self) -> &TextStyle {
-        if self.is_json() {
-            &self.err_style
-        } else {
-            &self.out_style
-        }
+        &self.err_style
     }
 
     /// One event. Internal events (stream bookkeeping, unknown types) are shown in text only
     /// with `--all`; JSON mode writes every event, so nothing is dropped silently for scripts.
     pub fn event(&mut self, ev: &Event) -> io::Result<()> {
         if self.is_json() {
-            json::write_event(ev, &mut self.stdout)?;
+            let mut line = Vec::new();
+            json::write_event(ev, &mut line)?;
+            self.emit_raw(Stream::Out, String::from_utf8_lossy(&line).trim_end())
         } else {
             if ev.kind.is_internal() && !self.show_internal {
                 return Ok(());
             }
+            // Step-by-step lines triple the log; the progress rows (or the heartbeat) already
+            // say which step runs. They are shown with --verbose; a failed step always is.
+            let step_detail = matches!(
+                ev.kind,
+                EventKind::StepStarted | EventKind::StepProgress | EventKind::StepCompleted
+            );
+            if step_detail && !self.out_style.verbose {
+                return Ok(());
+            }
             let line = text::event_line(ev, &self.out_style);
-            writeln!(self.stdout, "{line}")?;
+            self.emit(Stream::Out, &line)
         }
-        self.stdout.flush()
     }
 
     /// A note for the human on stderr (reconnects, warnings). Silenced by `--quiet`.
@@ -238,7 +391,8 @@ impl Reporter {
             return Ok(());
         }
         let clean = text::sanitize(message);
-        writeln!(self.stderr, "{}", self.err_style.palette.warning(&clean))
+        let line = self.err_style.palette.warning(&clean).to_string();
+        self.emit(Stream::Err, &line)
     }
 
     /// The end of a watch: the footer (text) or the result line (JSON), and for a watch that
@@ -251,6 +405,26 @@ impl Reporter {
         deployment_id: Option<&str>,
         elapsed: Duration,
     ) -> io::Result<()> {
+        // The rows go first and for good: the final screen is the event log and the footer.
+        self.finished = true;
+        if let Some(mut progress) = self.progress.take() {
+            progress.clear();
+        }
+        if self.group_open {
+            self.group_open = false;
+            self.emit_raw(Stream::Out, github::ENDGROUP)?;
+        }
+        let failed_resources: Vec<FailedResource> = tracker
+            .resources()
+            .iter()
+            .filter(|(_, r)| r.state == "failed")
+            .map(|(name, r)| FailedResource {
+                name: name.clone(),
+                kind: r.kind.clone(),
+                step: r.step.clone(),
+                error: r.error.clone(),
+            })
+            .collect();
         let error = match end {
             WatchEnd::Finished(Outcome::Succeeded) => None,
             WatchEnd::Finished(Outcome::Failed) => tracker.error(),
@@ -272,7 +446,7 @@ impl Reporter {
                 deployment_id,
                 duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
                 exit_code: end.exit_status().code(),
-                error,
+                error: error.clone(),
                 resources: tracker
                     .resources()
                     .iter()
@@ -284,20 +458,21 @@ impl Reporter {
                     })
                     .collect(),
             };
-            json::write_value(&result, &mut self.stdout)?;
-            self.stdout.flush()?;
+            let mut line = Vec::new();
+            json::write_value(&result, &mut line)?;
+            self.emit_raw(Stream::Out, String::from_utf8_lossy(&line).trim_end())?;
         } else {
             let elapsed_footer = elapsed;
             let outcome = match end {
                 WatchEnd::Finished(Outcome::Succeeded) => FooterOutcome::Succeeded {
                     elapsed: elapsed_footer,
                 },
-                // The error text already names the failed resources (the server's sentence, or
-                // `name: error` pairs from the tracker), so they are not listed twice.
+                // Each failed resource with its step and error; the deployment-level text is
+                // added only where it says more than they do.
                 WatchEnd::Finished(Outcome::Failed) => FooterOutcome::Failed {
                     elapsed: elapsed_footer,
-                    failed_resources: Vec::new(),
-                    error,
+                    failed_resources: failed_resources.clone(),
+                    error: error.clone(),
                 },
                 WatchEnd::Timeout => FooterOutcome::TimedOut {
                     elapsed: elapsed_footer,
@@ -311,8 +486,28 @@ impl Reporter {
                 },
             };
             let footer = text::footer(outcome, &self.out_style);
-            writeln!(self.stdout, "{footer}")?;
-            self.stdout.flush()?;
+            self.emit(Stream::Out, &footer)?;
+        }
+        if self.github {
+            let app = text::sanitize(app);
+            let annotation = match end {
+                WatchEnd::Finished(Outcome::Succeeded) | WatchEnd::Interrupted => None,
+                WatchEnd::Finished(Outcome::Failed) => Some((
+                    format!("Deployment of {app} failed"),
+                    text::failure_reason(&failed_resources, error.as_deref()),
+                )),
+                WatchEnd::Timeout => Some((
+                    format!("Deployment of {app} timed out"),
+                    error.as_deref().unwrap_or_default().to_owned(),
+                )),
+                WatchEnd::Error => Some((
+                    format!("Lost the deployment of {app}"),
+                    error.as_deref().unwrap_or_default().to_owned(),
+                )),
+            };
+            if let Some((title, message)) = annotation {
+                self.emit_raw(Stream::Out, &github::error(&title, &message))?;
+            }
         }
         if matches!(
             end,
@@ -352,15 +547,40 @@ impl Reporter {
         }
         out.push_str("The deployment may still be running on the server. Reattach with:\n");
         match deployment_id {
-            Some(id) => out.push_str(&format!("  ctl watch {app} --deployment {id}\n")),
-            None => out.push_str(&format!("  ctl watch {app}\n")),
+            Some(id) => out.push_str(&format!("  ctl watch {app} --deployment {id}")),
+            None => out.push_str(&format!("  ctl watch {app}")),
         }
-        write!(self.stderr, "{out}")
+        self.emit(Stream::Err, &out)
     }
 
     /// An error, on stderr (never silenced: a failing command must say why).
     pub fn error(&mut self, rendered: &str) -> io::Result<()> {
-        let text = self.err_style.palette.failure(rendered.trim_end());
-        writeln!(self.stderr, "{text}")
+        let text = self
+            .err_style
+            .palette
+            .failure(rendered.trim_end())
+            .to_string();
+        self.emit(Stream::Err, &text)
+    }
+
+    /// A command's own answer (`ctl status`, `list`, `delete`, `validate`, and the result line
+    /// of a command that failed before it could watch), on stdout: `text` in text mode (nothing
+    /// when it is empty), `value` as one JSON line with `-o json`. Not silenced by `--quiet`:
+    /// it is the essential output.
+    pub fn output(&mut self, text: &str, value: &impl Serialize) -> io::Result<()> {
+        if self.is_json() {
+            let mut line = Vec::new();
+            json::write_value(value, &mut line)?;
+            self.emit_raw(Stream::Out, String::from_utf8_lossy(&line).trim_end())
+        } else if text.is_empty() {
+            Ok(())
+        } else {
+            self.emit(Stream::Out, text.trim_end_matches('\n'))
+        }
+    }
+
+    /// The marker set in use on stdout (`--icons`), for commands that build their own lines.
+    pub fn icons(&self) -> text::Icons {
+        self.out_style.icons
     }
 }

@@ -660,8 +660,8 @@ pub enum FooterOutcome {
         /// Time until the failure was known.
         elapsed: Duration,
         /// Resources that failed (may be empty when the server did not say).
-        failed_resources: Vec<String>,
-        /// The server's error text, if any.
+        failed_resources: Vec<FailedResource>,
+        /// The server's deployment-level error text, if any.
         error: Option<String>,
     },
     /// `--timeout` elapsed first; the deployment may still be running.
@@ -683,11 +683,94 @@ pub enum FooterOutcome {
     },
 }
 
-/// The closing block: rule, one outcome line, rule. No trailing newline.
+/// A resource that failed, as the footer names it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FailedResource {
+    /// Resource name.
+    pub name: String,
+    /// Resource type (may be empty).
+    pub kind: String,
+    /// The workflow step it failed at, as `(number, total, name)`, when known.
+    pub step: Option<(u64, u64, String)>,
+    /// The server's error text for this resource.
+    pub error: Option<String>,
+}
+
+impl FailedResource {
+    /// `database (postgres) failed at step 2/3 configure-network: quota exceeded`, sanitised.
+    pub fn describe(&self) -> String {
+        let name = non_empty(&self.name).unwrap_or_else(|| UNKNOWN.to_owned());
+        let mut out = match non_empty(&self.kind) {
+            Some(kind) => format!("{name} ({kind}) failed"),
+            None => format!("{name} failed"),
+        };
+        if let Some((n, total, step)) = &self.step {
+            let _ = write!(out, " at {}", step_label(*n, *total, step));
+        }
+        if let Some(error) = self.error.as_deref().and_then(non_empty) {
+            let _ = write!(out, ": {error}");
+        }
+        out
+    }
+}
+
+/// `step 2/3 configure`, leaving out what is unknown (a zero number or total, an empty name).
+pub fn step_label(number: u64, total: u64, name: &str) -> String {
+    let mut out = String::from("step");
+    match (number, total) {
+        (0, _) => {}
+        (n, 0) => {
+            let _ = write!(out, " {n}");
+        }
+        (n, total) => {
+            let _ = write!(out, " {n}/{total}");
+        }
+    }
+    if let Some(name) = non_empty(name) {
+        let _ = write!(out, " {name}");
+    }
+    out
+}
+
+/// The one-sentence reason a deployment failed, for places with room for one line (a CI
+/// annotation): each failed resource with its step and error, else the server's error text.
+pub fn failure_reason(failed_resources: &[FailedResource], error: Option<&str>) -> String {
+    if !failed_resources.is_empty() {
+        return failed_resources
+            .iter()
+            .map(FailedResource::describe)
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    error
+        .and_then(non_empty)
+        .unwrap_or_else(|| "the deployment failed".to_owned())
+}
+
+/// The heartbeat written while a watch waits with nothing to show and no progress rows:
+/// `still waiting: 2/3 resources active, 1m30s elapsed`.
+pub fn heartbeat(active: usize, total: usize, elapsed: Duration) -> String {
+    let elapsed = human_duration(elapsed).replace(' ', "");
+    if total == 0 {
+        format!("still waiting: no resources reported yet, {elapsed} elapsed")
+    } else {
+        format!("still waiting: {active}/{total} resources active, {elapsed} elapsed")
+    }
+}
+
+/// The closing block: rule, the outcome line, rule. No trailing newline.
 ///
 /// ```text
 /// ✅ Deployment completed in 5s
-/// ❌ Deployment failed after 4s: database: quota exceeded
+/// ```
+///
+/// A failure names the failed resources, then gives one line each with the failing step and
+/// the server's error text. The deployment-level error is shown too when it adds something
+/// (a server that names no resources, or a reason beyond theirs):
+///
+/// ```text
+/// ❌ Deployment failed after 4s: database
+///    database (postgres) failed at step 2/3 configure-network: quota exceeded
 /// ```
 pub fn footer(outcome: FooterOutcome, style: &TextStyle) -> String {
     let p = style.palette;
@@ -707,17 +790,31 @@ pub fn footer(outcome: FooterOutcome, style: &TextStyle) -> String {
             error,
         } => {
             let mut text = format!("Deployment failed after {}", human_duration(elapsed));
-            let failed: Vec<String> = failed_resources
+            let names: Vec<String> = failed_resources
                 .iter()
-                .filter_map(|name| non_empty(name))
+                .filter_map(|r| non_empty(&r.name))
                 .collect();
-            if !failed.is_empty() {
-                let _ = write!(text, ": {}", failed.join(", "));
+            if !names.is_empty() {
+                let _ = write!(text, ": {}", names.join(", "));
             }
             if let Some(error) = error.as_deref().and_then(non_empty) {
-                let _ = write!(text, ": {error}");
+                // Our server's error sentence repeats every resource's error; say it once.
+                let repeats_them = !failed_resources.is_empty()
+                    && failed_resources.iter().all(|r| {
+                        r.error
+                            .as_deref()
+                            .and_then(non_empty)
+                            .is_some_and(|e| error.contains(&e))
+                    });
+                if !repeats_them {
+                    let _ = write!(text, ": {error}");
+                }
             }
-            format!("{} {}", pick(icons, "❌", "[FAIL]"), p.failure(text))
+            let mut block = format!("{} {}", pick(icons, "❌", "[FAIL]"), p.failure(text));
+            for resource in &failed_resources {
+                let _ = write!(block, "\n   {}", resource.describe());
+            }
+            block
         }
         FooterOutcome::TimedOut { elapsed } => format!(
             "{} {}",
@@ -1314,7 +1411,12 @@ mod tests {
         let failed = footer(
             FooterOutcome::Failed {
                 elapsed: Duration::from_secs(1),
-                failed_resources: vec![hostile.into()],
+                failed_resources: vec![FailedResource {
+                    name: hostile.into(),
+                    kind: hostile.into(),
+                    step: Some((1, 2, hostile.into())),
+                    error: Some(hostile.into()),
+                }],
                 error: Some(hostile.into()),
             },
             &style,
@@ -1390,8 +1492,8 @@ mod tests {
             },
             FooterOutcome::Failed {
                 elapsed: Duration::from_millis(4_400),
-                failed_resources: vec!["database".into()],
-                error: Some("quota exceeded".into()),
+                failed_resources: vec![],
+                error: Some("database: quota exceeded".into()),
             },
             FooterOutcome::TimedOut {
                 elapsed: Duration::from_secs(300),
@@ -1431,7 +1533,7 @@ mod tests {
                  the deployment may still be running",
             ]
         );
-        let failed = |failed_resources: Vec<String>, error: Option<String>| {
+        let failed = |failed_resources: Vec<FailedResource>, error: Option<String>| {
             footer(
                 FooterOutcome::Failed {
                     elapsed: Duration::from_secs(4),
@@ -1442,9 +1544,14 @@ mod tests {
             )
         };
         assert!(failed(vec![], None).contains("\n❌ Deployment failed after 4s\n"));
+        let named = |name: &str| FailedResource {
+            name: name.into(),
+            ..FailedResource::default()
+        };
         assert!(
-            failed(vec!["db".into(), "cache".into()], Some(" ".into()))
-                .contains("\n❌ Deployment failed after 4s: db, cache\n")
+            failed(vec![named("db"), named("cache")], Some(" ".into())).contains(
+                "\n❌ Deployment failed after 4s: db, cache\n   db failed\n   cache failed\n"
+            )
         );
         let lost = footer(
             FooterOutcome::ConnectionLost {
@@ -1455,6 +1562,90 @@ mod tests {
         );
         assert!(
             lost.contains("\n⛔ Connection lost after 1s; the deployment may still be running\n")
+        );
+    }
+
+    #[test]
+    fn failure_footer_names_resource_step_and_server_error() {
+        let style = TextStyle::plain();
+        let db = FailedResource {
+            name: "database".into(),
+            kind: "postgres".into(),
+            step: Some((2, 3, "configure-network".into())),
+            error: Some("quota exceeded".into()),
+        };
+        let queue = FailedResource {
+            name: "queue".into(),
+            kind: "rabbitmq".into(),
+            step: None,
+            error: Some("no provider registered".into()),
+        };
+        let server_sentence = "2 of 2 resources failed: resource 'database' (postgres) failed at \
+             step 'configure-network': quota exceeded; resource 'queue' (rabbitmq) failed: no \
+             provider registered";
+        let text = footer(
+            FooterOutcome::Failed {
+                elapsed: Duration::from_secs(4),
+                failed_resources: vec![db.clone(), queue.clone()],
+                error: Some(server_sentence.into()),
+            },
+            &style,
+        );
+        let rule = rule(&style);
+        assert_eq!(
+            text,
+            format!(
+                "{rule}\n❌ Deployment failed after 4s: database, queue\n   \
+                 database (postgres) failed at step 2/3 configure-network: quota exceeded\n   \
+                 queue (rabbitmq) failed: no provider registered\n{rule}"
+            ),
+            "the server's sentence only repeats the resource errors, so it is said once"
+        );
+        let extra = footer(
+            FooterOutcome::Failed {
+                elapsed: Duration::from_secs(4),
+                failed_resources: vec![db.clone()],
+                error: Some("cancelled by an operator".into()),
+            },
+            &style,
+        );
+        assert!(
+            extra.contains("\n❌ Deployment failed after 4s: database: cancelled by an operator\n"),
+            "{extra}"
+        );
+        assert_eq!(
+            failure_reason(&[db.clone(), queue], None),
+            "database (postgres) failed at step 2/3 configure-network: quota exceeded; \
+             queue (rabbitmq) failed: no provider registered"
+        );
+        assert_eq!(failure_reason(&[], Some("boom")), "boom");
+        assert_eq!(failure_reason(&[], None), "the deployment failed");
+        assert_eq!(step_label(2, 0, "x"), "step 2 x");
+        assert_eq!(step_label(0, 0, ""), "step");
+        let ascii = TextStyle {
+            icons: Icons::Ascii,
+            ..style
+        };
+        let text = footer(
+            FooterOutcome::Failed {
+                elapsed: Duration::from_secs(4),
+                failed_resources: vec![db],
+                error: None,
+            },
+            &ascii,
+        );
+        assert!(text.is_ascii(), "{text}");
+    }
+
+    #[test]
+    fn heartbeat_lines() {
+        assert_eq!(
+            heartbeat(2, 3, Duration::from_secs(90)),
+            "still waiting: 2/3 resources active, 1m30s elapsed"
+        );
+        assert_eq!(
+            heartbeat(0, 0, Duration::from_secs(30)),
+            "still waiting: no resources reported yet, 30s elapsed"
         );
     }
 

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::FutureExt;
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -72,33 +71,16 @@ pub(crate) fn validate(
             unknown.join(", ")
         )));
     }
-    let fragments = resource_fragments(&spec.source);
     let resources = spec
         .resources
         .iter()
         .map(|r| SpecResource {
             name: r.name.clone(),
             kind: r.kind.clone(),
-            params: fragments
-                .as_ref()
-                .and_then(|f| f.get(&r.name))
-                .map(Value::to_string),
+            params: r.definition.clone(),
         })
         .collect();
     Ok((spec, resources))
-}
-
-/// The `resources:` mapping of a spec as JSON (keys sorted by serde_json's default map), for
-/// comparing one deployment's resource with the last one provisioned. `spec::Spec` keeps only
-/// each resource's name and type, so the fragment is read here from the already validated text.
-/// `None` when the mapping cannot be represented as JSON (non-string keys): such resources are
-/// then always re-provisioned, never wrongly skipped.
-fn resource_fragments(source: &str) -> Option<serde_json::Map<String, Value>> {
-    let doc: Value = serde_yaml::from_str(source).ok()?;
-    match doc.get("resources")? {
-        Value::Object(map) => Some(map.clone()),
-        _ => None,
-    }
 }
 
 /// Checks an `Idempotency-Key` header value.
@@ -284,20 +266,6 @@ mod tests {
             err.message(),
             "Resource validation failed: unknown resource types (no provider registered): aa (type: other), zz (type: nosuch)"
         );
-    }
-
-    #[test]
-    fn fragments_ignore_key_order_and_formatting() {
-        let a = resource_fragments("resources:\n  db: {type: postgres, params: {a: 1, b: 2}}\n")
-            .unwrap();
-        let b = resource_fragments(
-            "resources:\n  db:\n    params:\n      b: 2\n      a: 1\n    type: postgres\n",
-        )
-        .unwrap();
-        assert_eq!(a["db"].to_string(), b["db"].to_string());
-        let c = resource_fragments("resources:\n  db: {type: postgres, params: {a: 1, b: 3}}\n")
-            .unwrap();
-        assert_ne!(a["db"].to_string(), c["db"].to_string());
     }
 
     #[test]

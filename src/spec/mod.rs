@@ -1,17 +1,35 @@
 //! Score workload specs: loading, parsing and the validation rules of PROTOCOL.md A.2.
 //!
 //! Both sides use this module: the client validates before anything is sent, and the server
-//! validates what it receives with the same rules and messages. serde_yaml stays behind this
-//! module so that swapping the parser touches nothing else.
+//! validates what it receives, with the same rules and messages. It owns the Score shape (which
+//! keys exist, what type each must have, the A.2 rules and their order) and never does network
+//! I/O or prints anything: errors are values ([`SpecError`]) that point at `file:line:column`.
+//!
+//! Layout: `yaml` turns text into a position-free tree and can find any node's position again
+//! (the only code that touches serde_yaml); this file checks the tree; `error` renders problems.
+//!
+//! Checks run in this order, first failure wins, mirroring A.2:
+//! 1. YAML: syntax, a single document, no duplicate keys, a mapping at the top, and every known
+//!    key holding a value of the right type (A.2 step 1, "parse/type error");
+//! 2. every resource has a `type` (where A.2 step 2 checks resources);
+//! 3. to 6. `metadata.name` present, a DNS label, at least one container, each with an image;
+//! 7. each service port has a `port`.
 
 mod error;
+mod yaml;
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 
-use serde::Deserialize;
+pub use error::{Located, SpecError, SpecErrorKind};
 
-pub use error::SpecError;
+use error::shown;
+use yaml::{At, Dotted, Failure, Node, Seg};
+
+/// The largest spec accepted, in bytes. Score specs are a few kilobytes; the limit keeps a wrong
+/// file (a log, an image) or a hostile request from being parsed at all.
+pub const MAX_SPEC_BYTES: usize = 1024 * 1024;
 
 /// A parsed, validated Score spec.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,117 +62,79 @@ pub struct Resource {
     pub name: String,
     /// The resource `type` (e.g. `postgres`).
     pub kind: String,
-}
-
-#[derive(Deserialize)]
-struct RawSpec {
-    #[serde(default, rename = "apiVersion")]
-    api_version: Option<String>,
-    #[serde(default)]
-    metadata: Option<RawMetadata>,
-    #[serde(default)]
-    containers: Option<serde_yaml::Mapping>,
-    #[serde(default)]
-    resources: Option<serde_yaml::Mapping>,
-    #[serde(default)]
-    environment: Option<RawEnvironment>,
-}
-
-#[derive(Deserialize)]
-struct RawMetadata {
-    #[serde(default)]
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RawEnvironment {
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
+    /// The resource's whole block (`type`, `params`, ...) as canonical JSON, keys sorted: two
+    /// deployments of the same resource can be compared without re-reading the YAML. `None`
+    /// when the block cannot be represented as JSON (e.g. non-string keys).
+    pub definition: Option<String>,
 }
 
 /// Reads and validates a spec from a file, or from standard input when `path` is `-`.
+///
+/// Reads at most [`MAX_SPEC_BYTES`] (plus one byte, to notice a larger input).
 pub fn load(path: &Path) -> Result<Spec, SpecError> {
-    let origin = path.display().to_string();
-    let text = if origin == "-" {
-        std::io::read_to_string(std::io::stdin())
+    let stdin = path.as_os_str() == "-";
+    let origin = if stdin {
+        "<stdin>".to_owned()
     } else {
-        std::fs::read_to_string(path)
-    }
-    .map_err(|source| SpecError::Read {
+        path.display().to_string()
+    };
+    let read_error = |source| SpecError::Read {
         path: origin.clone(),
         source,
-    })?;
-    parse(&text, &origin)
+    };
+    let mut bytes = Vec::new();
+    // `take` bounds the read itself: a size check on metadata alone would miss stdin, pipes and
+    // files that grow while being read.
+    let limit = MAX_SPEC_BYTES as u64 + 1;
+    if stdin {
+        std::io::stdin()
+            .lock()
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(read_error)?;
+    } else {
+        std::fs::File::open(path)
+            .and_then(|file| file.take(limit).read_to_end(&mut bytes))
+            .map_err(read_error)?;
+    }
+    parse_bytes(&bytes, &origin)
 }
 
-/// Parses and validates spec text; `origin` names it in errors (a path, `-` or `request body`).
-pub fn parse(text: &str, origin: &str) -> Result<Spec, SpecError> {
-    let raw: RawSpec = serde_yaml::from_str(text).map_err(|e| SpecError::yaml(origin, text, &e))?;
-    let name = raw
-        .metadata
-        .and_then(|m| m.name)
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| {
-            SpecError::invalid(
-                origin,
-                text,
-                None,
-                "metadata.name is required in Score specification",
-            )
-        })?;
-    if !is_dns_label(&name) {
-        return Err(SpecError::invalid(
-            origin,
-            text,
-            None,
-            format!(
-                "metadata.name must be a valid DNS label: {name:?} (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)"
-            ),
-        ));
+/// Validates a spec received as bytes (a request body): checks size and UTF-8, then [`parse`]s.
+pub fn parse_bytes(bytes: &[u8], origin: &str) -> Result<Spec, SpecError> {
+    if bytes.len() > MAX_SPEC_BYTES {
+        return Err(too_large(origin));
     }
-    let mut containers = BTreeMap::new();
-    for (key, value) in raw.containers.unwrap_or_default() {
-        let cname = key.as_str().unwrap_or_default().to_owned();
-        let image = value
-            .get("image")
-            .and_then(|i| i.as_str())
-            .unwrap_or_default()
-            .to_owned();
-        if image.is_empty() {
-            return Err(SpecError::invalid(
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text, origin),
+        Err(err) => {
+            // Point at the first bad byte; everything before it is valid text to count lines in.
+            let valid = String::from_utf8_lossy(&bytes[..err.valid_up_to()]).into_owned();
+            let place = yaml::end_of(&valid);
+            let bad = bytes.get(err.valid_up_to()).copied().unwrap_or_default();
+            Err(SpecError::at(
                 origin,
-                text,
-                None,
-                format!("container '{cname}' must specify an image"),
-            ));
+                &valid,
+                SpecErrorKind::Syntax,
+                format!("the spec is not UTF-8 text (byte 0x{bad:02x}); expected a YAML file"),
+                Some(place),
+            ))
         }
-        containers.insert(cname, Container { image });
     }
-    if containers.is_empty() {
-        return Err(SpecError::invalid(
-            origin,
-            text,
-            None,
-            "Score specification must define at least one container",
-        ));
+}
+
+/// Parses and validates spec text; `origin` names it in errors (a path, `<stdin>` or
+/// `request body`).
+pub fn parse(text: &str, origin: &str) -> Result<Spec, SpecError> {
+    if text.len() > MAX_SPEC_BYTES {
+        return Err(too_large(origin));
     }
-    let mut resources = Vec::new();
-    for (key, value) in raw.resources.unwrap_or_default() {
-        let rname = key.as_str().unwrap_or_default().to_owned();
-        let kind = value
-            .get("type")
-            .and_then(|t| t.as_str())
-            .unwrap_or_default()
-            .to_owned();
-        resources.push(Resource { name: rname, kind });
-    }
-    Ok(Spec {
-        name,
-        api_version: raw.api_version.unwrap_or_default(),
-        containers,
-        resources,
-        environment: raw.environment.and_then(|e| e.kind),
-        source: text.to_owned(),
+    let root = yaml::parse(text).map_err(|failure| from_failure(origin, text, failure))?;
+    check(&root, text).map_err(|problem| {
+        let place = problem
+            .target
+            .and_then(|(path, at)| yaml::locate(text, &path, at));
+        SpecError::at(origin, text, problem.kind, problem.detail, place)
     })
 }
 
@@ -168,4 +148,1263 @@ pub fn is_dns_label(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
         && bytes[0] != b'-'
         && bytes[bytes.len() - 1] != b'-'
+}
+
+const EMPTY: &str =
+    "the spec is empty; expected a Score mapping with apiVersion, metadata and containers";
+
+fn too_large(origin: &str) -> SpecError {
+    SpecError::TooLarge {
+        origin: origin.to_owned(),
+        limit: MAX_SPEC_BYTES,
+    }
+}
+
+fn from_failure(origin: &str, text: &str, failure: Failure) -> SpecError {
+    let structure = |detail: String, place| {
+        SpecError::at(origin, text, SpecErrorKind::Structure, detail, place)
+    };
+    match failure {
+        Failure::Empty => structure(EMPTY.to_owned(), None),
+        Failure::MultipleDocuments { second } => structure(
+            "the spec holds a second YAML document (after '---'); a spec file holds exactly one"
+                .to_owned(),
+            second,
+        ),
+        Failure::Syntax { detail, mark } => {
+            SpecError::at(origin, text, SpecErrorKind::Syntax, detail, mark)
+        }
+        Failure::Duplicate {
+            path,
+            key,
+            mark,
+            first,
+        } => {
+            let within = if path.is_empty() {
+                "at the top level".to_owned()
+            } else {
+                format!("in {}", Dotted(&path))
+            };
+            let earlier = first
+                .filter(|f| Some(f.index) != mark.map(|m| m.index))
+                .map(|f| format!(" (first at line {})", f.line))
+                .unwrap_or_default();
+            structure(
+                format!(
+                    "duplicate key '{}' {within}{earlier}; each key may appear only once in a mapping",
+                    shown(&key)
+                ),
+                mark,
+            )
+        }
+        Failure::BadKey { path, mark } => {
+            let within = if path.is_empty() {
+                "at the top level".to_owned()
+            } else {
+                format!("in {}", Dotted(&path))
+            };
+            structure(
+                format!(
+                    "unsupported mapping key {within}; expected a plain name (a list, a mapping, null or a tagged value cannot be a key)"
+                ),
+                mark,
+            )
+        }
+    }
+}
+
+/// A problem found in a well-formed document, and the node to point at.
+struct Problem {
+    kind: SpecErrorKind,
+    detail: String,
+    target: Option<(Vec<Seg>, At)>,
+}
+
+impl Problem {
+    /// A value of the wrong type at `path`.
+    fn shape(detail: String, path: Vec<Seg>) -> Self {
+        Problem {
+            kind: SpecErrorKind::Structure,
+            detail,
+            target: Some((path, At::Value)),
+        }
+    }
+
+    fn rule(detail: String, path: Vec<Seg>, at: At) -> Self {
+        Problem {
+            kind: SpecErrorKind::Rule,
+            detail,
+            target: Some((path, at)),
+        }
+    }
+}
+
+/// A path from literal keys.
+fn path(keys: &[&str]) -> Vec<Seg> {
+    keys.iter().map(|k| Seg::Key((*k).to_owned())).collect()
+}
+
+/// `base` extended by one key.
+fn child(base: &[Seg], key: &str) -> Vec<Seg> {
+    let mut p = base.to_vec();
+    p.push(Seg::Key(key.to_owned()));
+    p
+}
+
+type Entries = [(String, Node)];
+
+/// The entries of an optional mapping; absent and null both mean "none given".
+fn mapping<'a>(
+    node: Option<&'a Node>,
+    at: &[Seg],
+    expected: impl FnOnce() -> String,
+) -> Result<&'a Entries, Problem> {
+    match node {
+        None | Some(Node::Null) => Ok(&[]),
+        Some(Node::Map(entries)) => Ok(entries),
+        Some(other) => Err(Problem::shape(
+            format!("{}, found {}", expected(), other.describe()),
+            at.to_vec(),
+        )),
+    }
+}
+
+/// An optional string; absent and null are `None`. Numbers and booleans are refused rather than
+/// converted, because their canonical text can differ from what was written (`0x1f` reads as 31).
+fn string<'a>(node: Option<&'a Node>, at: &[Seg]) -> Result<Option<&'a str>, Problem> {
+    match node {
+        None | Some(Node::Null) => Ok(None),
+        Some(Node::Str(s)) => Ok(Some(s)),
+        Some(other @ (Node::Int(_) | Node::Float(_) | Node::Bool(_))) => Err(Problem::shape(
+            format!(
+                "{} must be a string, found {}; quote it to use it as text",
+                Dotted(at),
+                other.describe()
+            ),
+            at.to_vec(),
+        )),
+        Some(other) => Err(Problem::shape(
+            format!(
+                "{} must be a string, found {}",
+                Dotted(at),
+                other.describe()
+            ),
+            at.to_vec(),
+        )),
+    }
+}
+
+/// An optional TCP/UDP port number.
+fn port_number(node: Option<&Node>, at: &[Seg]) -> Result<(), Problem> {
+    let ok = match node {
+        None | Some(Node::Null) => true,
+        Some(Node::Int(n)) => n.parse::<u16>().is_ok_and(|p| p > 0),
+        Some(_) => false,
+    };
+    match (ok, node) {
+        (false, Some(other)) => Err(Problem::shape(
+            format!(
+                "{} must be a port number from 1 to 65535, found {}",
+                Dotted(at),
+                other.describe()
+            ),
+            at.to_vec(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks a parsed document against the Score shape and the A.2 rules, and builds the [`Spec`].
+fn check(root: &Node, text: &str) -> Result<Spec, Problem> {
+    match root {
+        Node::Map(_) => {}
+        Node::Null => {
+            return Err(Problem {
+                kind: SpecErrorKind::Structure,
+                detail: EMPTY.to_owned(),
+                target: None,
+            });
+        }
+        other => {
+            return Err(Problem::shape(
+                format!(
+                    "a Score spec must be a mapping (apiVersion, metadata, containers, ...), found {}",
+                    other.describe()
+                ),
+                Vec::new(),
+            ));
+        }
+    }
+
+    // 1. Types of every key the spec knows, in a fixed order.
+    let api_version = string(root.get("apiVersion"), &path(&["apiVersion"]))?;
+    mapping(root.get("metadata"), &path(&["metadata"]), || {
+        "metadata must be a mapping with a name".to_owned()
+    })?;
+    let name_node = root.get("metadata").and_then(|m| m.get("name"));
+    let name = string(name_node, &path(&["metadata", "name"]))?;
+
+    let containers_path = path(&["containers"]);
+    let containers = mapping(root.get("containers"), &containers_path, || {
+        "containers must be a mapping from container name to container".to_owned()
+    })?;
+    let mut images = Vec::with_capacity(containers.len());
+    for (cname, container) in containers {
+        let at = child(&containers_path, cname);
+        mapping(Some(container), &at, || {
+            format!(
+                "container '{}' must be a mapping with an image",
+                shown(cname)
+            )
+        })?;
+        let image = string(container.get("image"), &child(&at, "image"))?;
+        mapping(container.get("variables"), &child(&at, "variables"), || {
+            format!(
+                "{} must be a mapping of variable names to values",
+                Dotted(&child(&at, "variables"))
+            )
+        })?;
+        images.push((cname, at, container, image));
+    }
+
+    let resources_path = path(&["resources"]);
+    let resources = mapping(root.get("resources"), &resources_path, || {
+        "resources must be a mapping from resource name to resource".to_owned()
+    })?;
+    let mut kinds = Vec::with_capacity(resources.len());
+    for (rname, resource) in resources {
+        let at = child(&resources_path, rname);
+        mapping(Some(resource), &at, || {
+            format!("resource '{}' must be a mapping with a type", shown(rname))
+        })?;
+        let kind = string(resource.get("type"), &child(&at, "type"))?;
+        mapping(resource.get("params"), &child(&at, "params"), || {
+            format!("{} must be a mapping", Dotted(&child(&at, "params")))
+        })?;
+        kinds.push((rname, at, resource, kind));
+    }
+
+    let service_path = path(&["service"]);
+    let service = root.get("service");
+    mapping(service, &service_path, || {
+        "service must be a mapping with ports".to_owned()
+    })?;
+    let ports_path = path(&["service", "ports"]);
+    let ports = mapping(service.and_then(|s| s.get("ports")), &ports_path, || {
+        "service.ports must be a mapping from port name to port".to_owned()
+    })?;
+    for (pname, port) in ports {
+        let at = child(&ports_path, pname);
+        mapping(Some(port), &at, || {
+            format!(
+                "service port '{}' must be a mapping with a port",
+                shown(pname)
+            )
+        })?;
+        port_number(port.get("port"), &child(&at, "port"))?;
+        port_number(port.get("targetPort"), &child(&at, "targetPort"))?;
+        string(port.get("protocol"), &child(&at, "protocol"))?;
+    }
+
+    let environment = root.get("environment");
+    mapping(environment, &path(&["environment"]), || {
+        "environment must be a mapping with a type".to_owned()
+    })?;
+    let environment = string(
+        environment.and_then(|e| e.get("type")),
+        &path(&["environment", "type"]),
+    )?;
+
+    let workflows_path = path(&["workflows"]);
+    let workflows = mapping(root.get("workflows"), &workflows_path, || {
+        "workflows must be a mapping from workflow name to workflow".to_owned()
+    })?;
+    for (wname, workflow) in workflows {
+        let at = child(&workflows_path, wname);
+        mapping(Some(workflow), &at, || {
+            format!("workflow '{}' must be a mapping with steps", shown(wname))
+        })?;
+        let steps_at = child(&at, "steps");
+        match workflow.get("steps") {
+            None | Some(Node::Null) => {}
+            Some(Node::Seq(steps)) => {
+                for (i, step) in steps.iter().enumerate() {
+                    let mut step_at = steps_at.clone();
+                    step_at.push(Seg::Index(i));
+                    mapping(Some(step), &step_at, || {
+                        format!("{} must be a mapping (a step)", Dotted(&step_at))
+                    })?;
+                }
+            }
+            Some(other) => {
+                return Err(Problem::shape(
+                    format!(
+                        "{} must be a list of steps, found {}",
+                        Dotted(&steps_at),
+                        other.describe()
+                    ),
+                    steps_at,
+                ));
+            }
+        }
+    }
+
+    // 2. Every resource names its type.
+    let mut spec_resources = Vec::with_capacity(kinds.len());
+    for (rname, at, resource, kind) in kinds {
+        match kind.map(str::trim).filter(|k| !k.is_empty()) {
+            Some(kind) => spec_resources.push(Resource {
+                name: rname.clone(),
+                kind: kind.to_owned(),
+                definition: None,
+            }),
+            None => {
+                let (path, at) = missing(&at, resource, "type");
+                return Err(Problem::rule(
+                    format!("resource '{}' must specify a type", shown(rname)),
+                    path,
+                    at,
+                ));
+            }
+        }
+    }
+
+    // 3. metadata.name is present and not empty.
+    let metadata_path = path(&["metadata"]);
+    let Some(name) = name.filter(|n| !n.is_empty()) else {
+        let (path, at) = match root.get("metadata") {
+            Some(metadata) => missing(&metadata_path, metadata, "name"),
+            None => (metadata_path, At::Key),
+        };
+        return Err(Problem::rule(
+            "metadata.name is required in Score specification".to_owned(),
+            path,
+            at,
+        ));
+    };
+
+    // 4. ... and is a DNS label.
+    if !is_dns_label(name) {
+        return Err(Problem::rule(
+            format!(
+                "metadata.name must be a valid DNS label: \"{}\" (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)",
+                shown(name)
+            ),
+            path(&["metadata", "name"]),
+            At::Value,
+        ));
+    }
+
+    // 5. At least one container.
+    if images.is_empty() {
+        return Err(Problem::rule(
+            "Score specification must define at least one container".to_owned(),
+            containers_path,
+            At::Key,
+        ));
+    }
+
+    // 6. Every container has an image.
+    let mut spec_containers = BTreeMap::new();
+    for (cname, at, container, image) in images {
+        match image.filter(|i| !i.trim().is_empty()) {
+            Some(image) => {
+                spec_containers.insert(
+                    cname.clone(),
+                    Container {
+                        image: image.to_owned(),
+                    },
+                );
+            }
+            None => {
+                let (path, at) = missing(&at, container, "image");
+                return Err(Problem::rule(
+                    format!("container '{}' must specify an image", shown(cname)),
+                    path,
+                    at,
+                ));
+            }
+        }
+    }
+
+    // 7. Every service port has a port number.
+    for (pname, port) in ports {
+        if matches!(port.get("port"), None | Some(Node::Null)) {
+            let (path, at) = missing(&child(&ports_path, pname), port, "port");
+            return Err(Problem::rule(
+                format!(
+                    "service port '{}' must specify a port (a number from 1 to 65535)",
+                    shown(pname)
+                ),
+                path,
+                at,
+            ));
+        }
+    }
+
+    if let Some(blocks) = resource_definitions(text) {
+        for resource in &mut spec_resources {
+            resource.definition = blocks.get(&resource.name).map(|v| v.to_string());
+        }
+    }
+    Ok(Spec {
+        name: name.to_owned(),
+        api_version: api_version.unwrap_or_default().to_owned(),
+        containers: spec_containers,
+        resources: spec_resources,
+        environment: environment.map(str::to_owned),
+        source: text.to_owned(),
+    })
+}
+
+/// The `resources:` mapping of an already validated spec as JSON objects (serde_json sorts
+/// keys, which makes the text canonical).
+fn resource_definitions(text: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    let doc: serde_json::Value = serde_yaml::from_str(text).ok()?;
+    match doc.get("resources")? {
+        serde_json::Value::Object(map) => Some(map.clone()),
+        _ => None,
+    }
+}
+
+/// Where to point when `key` of the mapping at `parent` is missing or empty: at an empty string
+/// value itself, at the key when its value is null, and at the parent's own key when the key is
+/// absent (the parent is where it should have been written).
+fn missing(parent: &[Seg], node: &Node, key: &str) -> (Vec<Seg>, At) {
+    match node.get(key) {
+        Some(Node::Str(_)) => (child(parent, key), At::Value),
+        Some(_) => (child(parent, key), At::Key),
+        None => (parent.to_vec(), At::Key),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_definitions_ignore_key_order_and_formatting() {
+        let head = "metadata: {name: a}\ncontainers: {web: {image: nginx}}\n";
+        let def = |resources: &str| {
+            parse(&format!("{head}{resources}"), "t").unwrap().resources[0]
+                .definition
+                .clone()
+                .unwrap()
+        };
+        let a = def("resources:\n  db: {type: postgres, params: {a: 1, b: 2}}\n");
+        let b = def("resources:\n  db:\n    params:\n      b: 2\n      a: 1\n    type: postgres\n");
+        let c = def("resources:\n  db: {type: postgres, params: {a: 1, b: 3}}\n");
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_str!(concat!("../../tests/fixtures/specs/", $name))
+        };
+    }
+
+    const HELLO: &str = include_str!("../../examples/hello.yaml");
+    const FAILING: &str = include_str!("../../examples/failing.yaml");
+    const INVALID: &str = include_str!("../../examples/invalid.yaml");
+
+    /// An error fixture: file name, text, and the line and column its error points at.
+    type Case = (&'static str, &'static str, Option<(usize, usize)>);
+
+    /// Every error fixture with its expected position.
+    const ERROR_CASES: &[Case] = &[
+        (
+            "invalid-name.yaml",
+            fixture!("invalid-name.yaml"),
+            Some((3, 9)),
+        ),
+        (
+            "missing-name.yaml",
+            fixture!("missing-name.yaml"),
+            Some((2, 1)),
+        ),
+        (
+            "missing-metadata.yaml",
+            fixture!("missing-metadata.yaml"),
+            None,
+        ),
+        ("empty-name.yaml", fixture!("empty-name.yaml"), Some((3, 9))),
+        (
+            "no-containers.yaml",
+            fixture!("no-containers.yaml"),
+            Some((4, 1)),
+        ),
+        (
+            "container-without-image.yaml",
+            fixture!("container-without-image.yaml"),
+            Some((7, 3)),
+        ),
+        (
+            "resource-without-type.yaml",
+            fixture!("resource-without-type.yaml"),
+            Some((10, 3)),
+        ),
+        (
+            "containers-list.yaml",
+            fixture!("containers-list.yaml"),
+            Some((5, 3)),
+        ),
+        (
+            "name-not-string.yaml",
+            fixture!("name-not-string.yaml"),
+            Some((3, 9)),
+        ),
+        (
+            "duplicate-key.yaml",
+            fixture!("duplicate-key.yaml"),
+            Some((7, 3)),
+        ),
+        (
+            "syntax-error.yaml",
+            fixture!("syntax-error.yaml"),
+            Some((4, 2)),
+        ),
+        ("tab-indent.yaml", fixture!("tab-indent.yaml"), Some((3, 1))),
+        ("empty.yaml", fixture!("empty.yaml"), None),
+        ("comments-only.yaml", fixture!("comments-only.yaml"), None),
+        (
+            "not-a-mapping.yaml",
+            fixture!("not-a-mapping.yaml"),
+            Some((1, 1)),
+        ),
+        (
+            "multiple-documents.yaml",
+            fixture!("multiple-documents.yaml"),
+            Some((8, 1)),
+        ),
+    ];
+
+    fn error(text: &str) -> SpecError {
+        match parse(text, "app.yaml") {
+            Ok(spec) => panic!("expected an error, parsed {spec:?}"),
+            Err(err) => err,
+        }
+    }
+
+    /// Asserts message, kind and position of the error `text` produces, and returns its rendering.
+    fn expect(
+        text: &str,
+        kind: SpecErrorKind,
+        message: &str,
+        position: Option<(usize, usize)>,
+    ) -> String {
+        let err = error(text);
+        assert_eq!(err.message(), message);
+        assert_eq!(err.kind(), kind, "{message}");
+        assert_eq!(err.position(), position, "{message}");
+        err.to_string()
+    }
+
+    fn lines(rendered: &[&str]) -> String {
+        rendered.join("\n")
+    }
+
+    // --- valid specs ---
+
+    #[test]
+    fn hello_example_deploys_a_web_app_with_a_database_and_a_cache() {
+        let spec = parse(HELLO, "examples/hello.yaml").expect("valid");
+        assert_eq!(spec.name, "hello-world");
+        assert_eq!(spec.api_version, "score.dev/v1b1");
+        assert_eq!(spec.containers.len(), 1);
+        assert_eq!(spec.containers["web"].image, "nginx:1.27");
+        let resources: Vec<_> = spec
+            .resources
+            .iter()
+            .map(|r| (r.name.as_str(), r.kind.as_str()))
+            .collect();
+        assert_eq!(resources, [("database", "postgres"), ("cache", "redis")]);
+        assert_eq!(spec.environment, None);
+        assert_eq!(spec.source, HELLO);
+    }
+
+    #[test]
+    fn failing_example_has_a_postgres_and_a_redis() {
+        let spec = parse(FAILING, "examples/failing.yaml").expect("valid");
+        let kinds: Vec<_> = spec.resources.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(kinds, ["postgres", "redis"]);
+    }
+
+    #[test]
+    fn full_and_flow_style_specs_parse() {
+        let full = parse(fixture!("valid-full.yaml"), "full").expect("valid");
+        assert_eq!(full.name, "shop-frontend");
+        assert_eq!(full.containers.len(), 2);
+        assert_eq!(full.resources.len(), 3);
+        assert_eq!(full.environment.as_deref(), Some("kubernetes"));
+
+        let flow = parse(fixture!("valid-flow.yaml"), "flow").expect("valid");
+        assert_eq!(flow.name, "flow-app");
+        assert_eq!(flow.resources[0].kind, "postgres");
+
+        let minimal = parse(fixture!("valid-minimal.yaml"), "min").expect("valid");
+        assert_eq!(minimal.api_version, "score.dev/v1b1");
+        assert!(minimal.resources.is_empty());
+    }
+
+    #[test]
+    fn a_tag_is_ignored_and_the_value_kept() {
+        let spec = parse(
+            "metadata: {name: !custom tagged}\ncontainers: {web: {image: nginx}}",
+            "t",
+        )
+        .expect("valid");
+        assert_eq!(spec.name, "tagged");
+    }
+
+    // --- A.2 rules: messages, positions, rendering ---
+
+    #[test]
+    fn invalid_name_renders_like_a_compiler_error() {
+        let err = parse(INVALID, "examples/invalid.yaml").expect_err("invalid");
+        assert_eq!(
+            err.to_string(),
+            lines(&[
+                "examples/invalid.yaml:3:9: metadata.name must be a valid DNS label: \"Hello_World\" (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)",
+                "  |",
+                "3 |   name: Hello_World",
+                "  |         ^",
+            ])
+        );
+        assert_eq!(
+            err.message(),
+            "metadata.name must be a valid DNS label: \"Hello_World\" (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)"
+        );
+        assert_eq!(err.kind(), SpecErrorKind::Rule);
+    }
+
+    #[test]
+    fn missing_name_points_at_metadata() {
+        let shown = expect(
+            fixture!("missing-name.yaml"),
+            SpecErrorKind::Rule,
+            "metadata.name is required in Score specification",
+            Some((2, 1)),
+        );
+        assert_eq!(
+            shown,
+            lines(&[
+                "app.yaml:2:1: metadata.name is required in Score specification",
+                "  |",
+                "2 | metadata:",
+                "  | ^",
+            ])
+        );
+    }
+
+    #[test]
+    fn missing_metadata_has_no_position() {
+        let shown = expect(
+            fixture!("missing-metadata.yaml"),
+            SpecErrorKind::Rule,
+            "metadata.name is required in Score specification",
+            None,
+        );
+        assert_eq!(
+            shown,
+            "app.yaml: metadata.name is required in Score specification"
+        );
+    }
+
+    #[test]
+    fn empty_or_null_name_is_missing() {
+        expect(
+            fixture!("empty-name.yaml"),
+            SpecErrorKind::Rule,
+            "metadata.name is required in Score specification",
+            Some((3, 9)),
+        );
+        // A null value has no text of its own: point at its key.
+        expect(
+            "metadata:\n  name:\ncontainers: {web: {image: x}}\n",
+            SpecErrorKind::Rule,
+            "metadata.name is required in Score specification",
+            Some((2, 3)),
+        );
+        expect(
+            "metadata:\ncontainers: {web: {image: x}}\n",
+            SpecErrorKind::Rule,
+            "metadata.name is required in Score specification",
+            Some((1, 1)),
+        );
+    }
+
+    #[test]
+    fn name_must_be_a_dns_label() {
+        for bad in [
+            "-app",
+            "app-",
+            "App",
+            "my_app",
+            "my.app",
+            " app",
+            "\u{e9}t\u{e9}",
+        ] {
+            let text = format!("metadata:\n  name: \"{bad}\"\ncontainers: {{web: {{image: x}}}}");
+            let err = error(&text);
+            assert!(
+                err.message()
+                    .starts_with("metadata.name must be a valid DNS label: "),
+                "{bad:?}: {}",
+                err.message()
+            );
+            assert_eq!(err.position(), Some((2, 9)), "{bad:?}");
+        }
+        assert!(is_dns_label("a"));
+        assert!(is_dns_label("web-1"));
+        assert!(is_dns_label(&"a".repeat(63)));
+        assert!(!is_dns_label(&"a".repeat(64)));
+        assert!(!is_dns_label(""));
+    }
+
+    #[test]
+    fn a_very_long_name_is_cut_in_the_message() {
+        let name = "a".repeat(5000);
+        let text = format!("metadata: {{name: {name}}}\ncontainers: {{web: {{image: x}}}}");
+        let err = error(&text);
+        assert!(err.message().len() < 300, "{}", err.message());
+        assert!(
+            err.message()
+                .contains(&format!("\"{}...\"", "a".repeat(64)))
+        );
+        assert!(err.to_string().len() < 600);
+    }
+
+    #[test]
+    fn no_containers_points_at_the_key_or_nowhere() {
+        let shown = expect(
+            fixture!("no-containers.yaml"),
+            SpecErrorKind::Rule,
+            "Score specification must define at least one container",
+            Some((4, 1)),
+        );
+        assert!(shown.ends_with("4 | containers: {}\n  | ^"), "{shown}");
+        expect(
+            "metadata: {name: app}\n",
+            SpecErrorKind::Rule,
+            "Score specification must define at least one container",
+            None,
+        );
+        expect(
+            "metadata: {name: app}\ncontainers:\n",
+            SpecErrorKind::Rule,
+            "Score specification must define at least one container",
+            Some((2, 1)),
+        );
+    }
+
+    #[test]
+    fn container_without_image_points_at_the_container() {
+        let shown = expect(
+            fixture!("container-without-image.yaml"),
+            SpecErrorKind::Rule,
+            "container 'worker' must specify an image",
+            Some((7, 3)),
+        );
+        assert_eq!(
+            shown,
+            lines(&[
+                "app.yaml:7:3: container 'worker' must specify an image",
+                "  |",
+                "7 |   worker:",
+                "  |   ^",
+            ])
+        );
+        let base = "metadata: {name: app}\ncontainers:\n";
+        expect(
+            &format!("{base}  web:\n"),
+            SpecErrorKind::Rule,
+            "container 'web' must specify an image",
+            Some((3, 3)),
+        );
+        expect(
+            &format!("{base}  web:\n    image: \"\"\n"),
+            SpecErrorKind::Rule,
+            "container 'web' must specify an image",
+            Some((4, 12)),
+        );
+        expect(
+            &format!("{base}  web:\n    image: ~\n"),
+            SpecErrorKind::Rule,
+            "container 'web' must specify an image",
+            Some((4, 5)),
+        );
+    }
+
+    #[test]
+    fn resource_without_type_points_at_the_resource() {
+        let shown = expect(
+            fixture!("resource-without-type.yaml"),
+            SpecErrorKind::Rule,
+            "resource 'cache' must specify a type",
+            Some((10, 3)),
+        );
+        // A two-digit line number widens the gutter.
+        assert_eq!(
+            shown,
+            lines(&[
+                "app.yaml:10:3: resource 'cache' must specify a type",
+                "   |",
+                "10 |   cache:",
+                "   |   ^",
+            ])
+        );
+        expect(
+            "metadata: {name: app}\ncontainers: {web: {image: x}}\nresources:\n  db:\n    type: \"\"\n",
+            SpecErrorKind::Rule,
+            "resource 'db' must specify a type",
+            Some((5, 11)),
+        );
+    }
+
+    #[test]
+    fn service_port_needs_a_port_number() {
+        let base = "metadata: {name: app}\ncontainers: {web: {image: x}}\nservice:\n  ports:\n";
+        expect(
+            &format!("{base}    www:\n      targetPort: 80\n"),
+            SpecErrorKind::Rule,
+            "service port 'www' must specify a port (a number from 1 to 65535)",
+            Some((5, 5)),
+        );
+        let err = error(&format!("{base}    www:\n      port: 70000\n"));
+        assert_eq!(err.kind(), SpecErrorKind::Structure);
+        assert_eq!(err.position(), Some((6, 13)));
+        assert!(err.message().contains(
+            "service.ports.www.port must be a port number from 1 to 65535, found the number 70000"
+        ));
+    }
+
+    #[test]
+    fn rules_apply_in_protocol_order() {
+        // Resource type (A.2 step 2) before the name (step 3).
+        assert_eq!(
+            error("resources: {db: {}}\ncontainers: {}").message(),
+            "resource 'db' must specify a type"
+        );
+        // Name before containers (steps 3 and 5).
+        assert_eq!(
+            error("containers: {}").message(),
+            "metadata.name is required in Score specification"
+        );
+        // Name validity (4) before images (6), although the container comes first in the file.
+        assert!(
+            error("containers: {web: {}}\nmetadata: {name: Bad}")
+                .message()
+                .starts_with("metadata.name must be a valid DNS label")
+        );
+        // Types (step 1) before any rule.
+        assert_eq!(error("containers: [web]").kind(), SpecErrorKind::Structure);
+        // The first container without an image, in file order.
+        assert_eq!(
+            error("metadata: {name: a}\ncontainers: {zz: {}, aa: {}}").message(),
+            "container 'zz' must specify an image"
+        );
+    }
+
+    // --- YAML structure and syntax ---
+
+    #[test]
+    fn wrong_value_types_say_what_was_expected() {
+        let shown = expect(
+            fixture!("containers-list.yaml"),
+            SpecErrorKind::Structure,
+            "Error parsing YAML: containers must be a mapping from container name to container, found a list at line 5 column 3",
+            Some((5, 3)),
+        );
+        assert_eq!(
+            shown,
+            lines(&[
+                "app.yaml:5:3: containers must be a mapping from container name to container, found a list",
+                "  |",
+                "5 |   - name: web",
+                "  |   ^",
+            ])
+        );
+        expect(
+            fixture!("name-not-string.yaml"),
+            SpecErrorKind::Structure,
+            "Error parsing YAML: metadata.name must be a string, found the number 31; quote it to use it as text at line 3 column 9",
+            Some((3, 9)),
+        );
+        let cases = [
+            (
+                "metadata: [a]",
+                "metadata must be a mapping with a name, found a list",
+                (1, 11),
+            ),
+            (
+                "apiVersion: {a: 1}",
+                "apiVersion must be a string, found a mapping",
+                (1, 13),
+            ),
+            (
+                "containers: {web: nginx}",
+                "container 'web' must be a mapping with an image, found a string",
+                (1, 19),
+            ),
+            (
+                "containers: {web: {image: [a]}}",
+                "containers.web.image must be a string, found a list",
+                (1, 27),
+            ),
+            (
+                "resources: {db: postgres}",
+                "resource 'db' must be a mapping with a type, found a string",
+                (1, 17),
+            ),
+            (
+                "resources: {db: {type: true}}",
+                "resources.db.type must be a string, found the boolean true; quote it to use it as text",
+                (1, 24),
+            ),
+            (
+                "resources: {db: {type: pg, params: 3}}",
+                "resources.db.params must be a mapping, found the number 3",
+                (1, 36),
+            ),
+            (
+                "environment: kubernetes",
+                "environment must be a mapping with a type, found a string",
+                (1, 14),
+            ),
+            (
+                "service: {ports: [80]}",
+                "service.ports must be a mapping from port name to port, found a list",
+                (1, 18),
+            ),
+            (
+                "workflows: {deploy: {steps: {a: 1}}}",
+                "workflows.deploy.steps must be a list of steps, found a mapping",
+                (1, 29),
+            ),
+            (
+                "workflows: {deploy: {steps: [{}, 3]}}",
+                "workflows.deploy.steps[1] must be a mapping (a step), found the number 3",
+                (1, 34),
+            ),
+        ];
+        for (text, detail, position) in cases {
+            let err = error(text);
+            assert_eq!(err.kind(), SpecErrorKind::Structure, "{text}");
+            assert_eq!(
+                err.message(),
+                format!(
+                    "Error parsing YAML: {detail} at line {} column {}",
+                    position.0, position.1
+                ),
+                "{text}"
+            );
+            assert_eq!(err.position(), Some(position), "{text}");
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_name_the_key_and_both_places() {
+        let shown = expect(
+            fixture!("duplicate-key.yaml"),
+            SpecErrorKind::Structure,
+            "Error parsing YAML: duplicate key 'web' in containers (first at line 5); each key may appear only once in a mapping at line 7 column 3",
+            Some((7, 3)),
+        );
+        assert!(shown.ends_with("7 |   web:\n  |   ^"), "{shown}");
+        // At the top level, and deep inside values the spec does not otherwise look at.
+        let top = error("metadata: {name: a}\nmetadata: {name: b}\n");
+        assert!(
+            top.message()
+                .contains("duplicate key 'metadata' at the top level (first at line 1)")
+        );
+        assert_eq!(top.position(), Some((2, 1)));
+        let deep = error("resources:\n  db:\n    type: pg\n    params: {size: 1, size: 2}\n");
+        assert!(
+            deep.message()
+                .contains("duplicate key 'size' in resources.db.params"),
+            "{}",
+            deep.message()
+        );
+        assert_eq!(deep.position(), Some((4, 23)));
+        let in_list = error("workflows: {w: {steps: [{name: a, name: b}]}}");
+        assert!(
+            in_list.message().contains("in workflows.w.steps[0]"),
+            "{}",
+            in_list.message()
+        );
+    }
+
+    #[test]
+    fn syntax_errors_carry_the_parser_position() {
+        let shown = expect(
+            fixture!("syntax-error.yaml"),
+            SpecErrorKind::Syntax,
+            "Error parsing YAML: did not find expected key, while parsing a block mapping at line 4 column 2",
+            Some((4, 2)),
+        );
+        assert_eq!(
+            shown,
+            lines(&[
+                "app.yaml:4:2: invalid YAML: did not find expected key, while parsing a block mapping",
+                "  |",
+                "4 |  containers:",
+                "  |  ^",
+            ])
+        );
+        let tab = expect(
+            fixture!("tab-indent.yaml"),
+            SpecErrorKind::Syntax,
+            "Error parsing YAML: found character that cannot start any token, while scanning for the next token at line 3 column 1",
+            Some((3, 1)),
+        );
+        assert!(tab.ends_with("3 | \tname: tabbed\n  | ^"), "{tab}");
+    }
+
+    #[test]
+    fn empty_and_non_mapping_documents() {
+        let empty =
+            "the spec is empty; expected a Score mapping with apiVersion, metadata and containers";
+        for text in [
+            "",
+            "\n\n",
+            "# nothing\n",
+            "---\n",
+            "~\n",
+            fixture!("empty.yaml"),
+            fixture!("comments-only.yaml"),
+        ] {
+            let err = error(text);
+            assert_eq!(
+                err.message(),
+                format!("Error parsing YAML: {empty}"),
+                "{text:?}"
+            );
+            assert_eq!(err.to_string(), format!("app.yaml: {empty}"));
+        }
+        expect(
+            fixture!("not-a-mapping.yaml"),
+            SpecErrorKind::Structure,
+            "Error parsing YAML: a Score spec must be a mapping (apiVersion, metadata, containers, ...), found a list at line 1 column 1",
+            Some((1, 1)),
+        );
+        assert_eq!(error("\n\n  hello\n").position(), Some((3, 3)));
+        let err = error(fixture!("multiple-documents.yaml"));
+        assert_eq!(err.position(), Some((8, 1)));
+        assert!(err.message().contains("second YAML document"));
+    }
+
+    #[test]
+    fn every_error_fixture_fails_with_a_position_where_one_exists() {
+        for (name, text, position) in ERROR_CASES {
+            let err = error(text);
+            assert_eq!(err.position(), *position, "{name}: {err}");
+            let shown = err.to_string();
+            assert!(shown.starts_with("app.yaml"), "{name}");
+            // A position comes with the offending line, and the caret sits under its column.
+            if let Some((line, column)) = position {
+                let rendered: Vec<&str> = shown.lines().collect();
+                assert_eq!(rendered.len(), 4, "{name}: {shown}");
+                let gutter = line.to_string().len();
+                let caret = rendered[3].find('^').expect("caret");
+                let expected_caret = gutter + 3 + column - 1;
+                let tabs_only_before = rendered[3][gutter + 3..caret]
+                    .chars()
+                    .all(|c| c == ' ' || c == '\t');
+                assert!(tabs_only_before, "{name}");
+                if !rendered[2].contains('\t') {
+                    assert_eq!(caret, expected_caret, "{name}: {shown}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn crlf_line_endings_give_the_same_positions_and_rendering() {
+        for (name, text, _) in ERROR_CASES {
+            let lf = error(text);
+            let crlf = error(&text.replace('\n', "\r\n"));
+            assert_eq!(lf.position(), crlf.position(), "{name}");
+            assert_eq!(lf.to_string(), crlf.to_string(), "{name}");
+            assert!(!crlf.to_string().contains('\r'), "{name}");
+        }
+        let spec = parse(&HELLO.replace('\n', "\r\n"), "crlf").expect("valid");
+        assert_eq!(spec.containers["web"].image, "nginx:1.27");
+    }
+
+    #[test]
+    fn a_byte_order_mark_does_not_shift_positions() {
+        for (name, text, _) in ERROR_CASES {
+            let plain = error(text);
+            let bom = error(&format!("\u{feff}{text}"));
+            assert_eq!(plain.position(), bom.position(), "{name}");
+            assert_eq!(plain.to_string(), bom.to_string(), "{name}");
+        }
+        let spec = parse(&format!("\u{feff}{HELLO}"), "bom").expect("valid");
+        assert_eq!(spec.name, "hello-world");
+    }
+
+    #[test]
+    fn positions_are_found_in_flow_style_documents_too() {
+        let text = "{metadata: {name: Bad_Name}, containers: {web: {image: x}}}";
+        let err = error(text);
+        assert_eq!(err.position(), Some((1, 19)));
+        assert!(
+            err.to_string()
+                .ends_with(&format!("1 | {text}\n  |                   ^"))
+        );
+        assert_eq!(
+            error("{metadata: {name: ok}, containers: {web: {}, api: {image: x}}}").position(),
+            Some((1, 37))
+        );
+    }
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        // "é" is two bytes; editors and libyaml count it as one column.
+        let err = error("metadata: {name: ok, x: \"\u{e9}\", name: again}\ncontainers: {}");
+        assert_eq!(err.position(), Some((1, 30)));
+        assert!(
+            err.to_string()
+                .ends_with("\n  |                              ^"),
+            "{err}"
+        );
+    }
+
+    // --- bytes, files, limits ---
+
+    #[test]
+    fn non_utf8_bytes_point_at_the_first_bad_byte() {
+        let err = parse_bytes(b"metadata:\n  name: \xff\xfe\n", "body").expect_err("binary");
+        assert_eq!(err.kind(), SpecErrorKind::Syntax);
+        assert_eq!(err.position(), Some((2, 9)));
+        assert_eq!(
+            err.to_string(),
+            lines(&[
+                "body:2:9: invalid YAML: the spec is not UTF-8 text (byte 0xff); expected a YAML file",
+                "  |",
+                "2 |   name:",
+                "  |         ^",
+            ])
+        );
+        assert!(parse_bytes(HELLO.as_bytes(), "body").is_ok());
+    }
+
+    #[test]
+    fn oversized_specs_are_refused_before_parsing() {
+        let big = format!("# {}\n", "x".repeat(MAX_SPEC_BYTES));
+        let err = parse(&big, "big.yaml").expect_err("too large");
+        assert_eq!(err.kind(), SpecErrorKind::TooLarge);
+        assert_eq!(
+            err.to_string(),
+            "spec big.yaml is larger than 1048576 bytes (1 MiB); a Score spec is a small text file"
+        );
+        assert_eq!(
+            parse_bytes(big.as_bytes(), "b").expect_err("big").kind(),
+            SpecErrorKind::TooLarge
+        );
+    }
+
+    #[test]
+    fn load_reads_files_and_explains_failures() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("app.yaml");
+        let err = load(&missing).expect_err("missing");
+        assert_eq!(err.kind(), SpecErrorKind::Read);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot read spec {}: No such file or directory",
+                missing.display()
+            )
+        );
+        assert_eq!(err.message(), err.to_string());
+
+        let err = load(dir.path()).expect_err("a directory");
+        assert_eq!(err.kind(), SpecErrorKind::Read);
+
+        let big = dir.path().join("big.yaml");
+        std::fs::write(&big, vec![b'#'; MAX_SPEC_BYTES + 1]).expect("write");
+        assert_eq!(load(&big).expect_err("big").kind(), SpecErrorKind::TooLarge);
+
+        let hello = dir.path().join("hello.yaml");
+        std::fs::write(&hello, HELLO).expect("write");
+        assert_eq!(load(&hello).expect("valid").name, "hello-world");
+
+        let invalid = dir.path().join("invalid.yaml");
+        std::fs::write(&invalid, INVALID).expect("write");
+        let err = load(&invalid).expect_err("invalid");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}:3:9: ", invalid.display()))
+        );
+    }
+
+    // --- hostile input ---
+
+    #[test]
+    fn hostile_inputs_never_panic() {
+        let deep_flow = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let deep_block: String = (0..300)
+            .map(|depth| format!("{}k:\n", "  ".repeat(depth)))
+            .collect();
+        let deep_map = format!("{}1{}", "{a: ".repeat(5_000), "}".repeat(5_000));
+        let laughs = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n\
+            c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n\
+            e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n\
+            g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nh: [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n";
+        let long_line = format!("metadata: {{name: {}}}", "x_".repeat(200_000));
+        let inputs: Vec<String> = vec![
+            deep_flow,
+            deep_block,
+            deep_map,
+            laughs.to_owned(),
+            long_line,
+            "metadata: {name: 123456789012345678901234567890123456789012345678901234567890}".into(),
+            "a: 1e999999\nb: -0x8000000000000000000\nc: .nan\nd: 0o777777777777777777777777".into(),
+            "metadata:\n\tname: tabs\n".into(),
+            "\tmetadata: {}".into(),
+            "\u{feff}".into(),
+            "\u{feff}\u{feff}metadata: {}".into(),
+            "\r\n\r\n\r".into(),
+            "\r".into(),
+            "a: b\u{2028}c: d\u{85}e: f\u{2029}".into(),
+            "\0".into(),
+            "name: \u{1b}]0;pwned\u{7}".into(),
+            "metadata: {name: \"\\e[31m\"}\ncontainers: {web: {image: x}}".into(),
+            "? ? ? ? a\n".into(),
+            "&a a: *a".into(),
+            "*unknown".into(),
+            "!!binary aGVsbG8=".into(),
+            "metadata: !!binary aGVsbG8=".into(),
+            "%YAML 1.1\n%YAML 1.1\n---\n".into(),
+            "%TAG ! tag:x,2000:\n--- !foo {}".into(),
+            "'unterminated".into(),
+            "\"\\uD800\"".into(),
+            "[".into(),
+            "}".into(),
+            "- - - - -".into(),
+            ": : :".into(),
+            "---\n---\n---\n".into(),
+            "...".into(),
+            "<<: *x".into(),
+            "a: |\n  text\n b: 1".into(),
+            String::from_utf8_lossy(&[0xde, 0xad, 0xbe, 0xef, 0x00, 0x01, 0x7f, 0xc3]).into_owned(),
+        ];
+        for input in &inputs {
+            let result = std::panic::catch_unwind(|| parse(input, "hostile"));
+            let shown = input.chars().take(40).collect::<String>();
+            let outcome = result.unwrap_or_else(|_| panic!("panicked on {shown:?}"));
+            if let Err(err) = outcome {
+                let rendered = err.to_string();
+                assert!(!rendered.contains('\u{1b}'), "escape leaked for {shown:?}");
+                assert!(!rendered.contains('\u{7}'), "bell leaked for {shown:?}");
+                assert!(rendered.len() < 2_000, "huge message for {shown:?}");
+                let _ = err.message();
+            }
+        }
+        let binary: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+        assert!(parse_bytes(&binary, "binary").is_err());
+    }
 }

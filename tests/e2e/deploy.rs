@@ -55,11 +55,12 @@ fn successful_deploy_with_watch_prints_events_in_order_and_exits_0() {
     }
     assert!(position(&lines, "Deployment started") < position(&lines, "Resource created"));
     assert_eq!(position(&lines, "Deployment completed"), lines.len() - 1);
+    // Banners are human text: stderr (docs/output.md).
     assert!(
-        run.stdout
+        run.stderr
             .contains("📤 Submitting Score specification: shop")
     );
-    assert!(run.stdout.contains("Watching deployment: shop"));
+    assert!(run.stderr.contains("Watching deployment: shop"));
     assert!(
         run.stdout
             .lines()

@@ -5,6 +5,9 @@
 
 mod support;
 
+mod commands;
 mod deploy;
 mod innominatus;
+mod json;
 mod resilience;
+mod terminal;

@@ -391,7 +391,9 @@ fn ctrl_c_exits_130_with_the_last_state_and_the_reattach_hint() {
         "--server",
         &server.url,
     ]);
-    watch.wait_for("the endless step", |line| line.contains("Step 1/1 started"));
+    watch.wait_for("the endless workflow", |line| {
+        line.contains("Workflow started")
+    });
     watch.signal("INT");
     let run = watch.finish(Duration::from_secs(30));
     run.assert_code(130);

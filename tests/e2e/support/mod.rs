@@ -177,7 +177,13 @@ pub fn clean_env(cmd: &mut Command) {
             cmd.env_remove(&key);
         }
     }
-    cmd.env("TZ", "UTC").env("TERM", "dumb");
+    // No user config file (`~/.config/ctl/config.yaml`): contexts are tested with files the
+    // tests write.
+    cmd.env_remove("XDG_CONFIG_HOME").env_remove("HOME");
+    // A UTF-8 locale, so icons are emoji whatever the machine's locale (`--icons auto`).
+    cmd.env("TZ", "UTC")
+        .env("TERM", "dumb")
+        .env("LC_ALL", "C.UTF-8");
 }
 
 /// The outcome of a finished `ctl` run.

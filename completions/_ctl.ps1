@@ -1,0 +1,285 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'ctl' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'ctl'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'ctl' {
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Platform server base URL [default: http://localhost:8081]')
+            [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--icons', '--icons', [CompletionResultType]::ParameterName, 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)')
+            [CompletionResult]::new('--timestamps', '--timestamps', [CompletionResultType]::ParameterName, 'Timestamp column of event lines')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Named context from the config file: its server and API key (overrides current-context)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('deploy', 'deploy', [CompletionResultType]::ParameterValue, 'Submit a Score spec to the platform server, and optionally watch it deploy')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Follow an application''s events, or one deployment to its end')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show an application: its latest deployment and its resources')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List applications (-o wide for more columns, -o json for scripts)')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete an application and its resources, optionally watching the teardown')
+            [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check Score spec files locally, without a server (exit 0 if valid, 2 if not)')
+            [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff) to stdout')
+            [CompletionResult]::new('server', 'server', [CompletionResultType]::ParameterValue, 'Run the bundled reference platform server')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'ctl;deploy' {
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Stop watching after this long, e.g. 90s, 10m, 1h30m (exit code 3)')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Declare the event stream dead after this long without a byte (keep-alives count), and reconnect; keep it above the server''s keep-alive interval (15s on ctl server, 30s on innominatus)')
+            [CompletionResult]::new('--providers', '--providers', [CompletionResultType]::ParameterName, 'Provider catalogue (YAML) for the --local server')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Platform server base URL [default: http://localhost:8081]')
+            [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--icons', '--icons', [CompletionResultType]::ParameterName, 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)')
+            [CompletionResult]::new('--timestamps', '--timestamps', [CompletionResultType]::ParameterName, 'Timestamp column of event lines')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Named context from the config file: its server and API key (overrides current-context)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]')
+            [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'Watch the deployment and exit with its outcome')
+            [CompletionResult]::new('--watch', '--watch', [CompletionResultType]::ParameterName, 'Watch the deployment and exit with its outcome')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Also show internal events (stream bookkeeping, unknown event types)')
+            [CompletionResult]::new('--local', '--local', [CompletionResultType]::ParameterName, 'Run against a throwaway in-process server (in-memory store); implies --watch')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'ctl;watch' {
+            [CompletionResult]::new('--deployment', '--deployment', [CompletionResultType]::ParameterName, 'Follow this deployment to its end and exit with its outcome')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Start after this event id (replays what came after it, on servers that keep events)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Stop watching after this long, e.g. 90s, 10m (exit code 3); no limit by default')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Declare the event stream dead after this long without a byte (keep-alives count), and reconnect; keep it above the server''s keep-alive interval')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Platform server base URL [default: http://localhost:8081]')
+            [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--icons', '--icons', [CompletionResultType]::ParameterName, 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)')
+            [CompletionResult]::new('--timestamps', '--timestamps', [CompletionResultType]::ParameterName, 'Timestamp column of event lines')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Named context from the config file: its server and API key (overrides current-context)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Also show internal events (stream bookkeeping, unknown event types)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'ctl;status' {
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Platform server base URL [default: http://localhost:8081]')
+            [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--icons', '--icons', [CompletionResultType]::ParameterName, 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)')
+            [CompletionResult]::new('--timestamps', '--timestamps', [CompletionResultType]::ParameterName, 'Timestamp column of event lines')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Named context from the config file: its server and API key (overrides current-context)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'ctl;list' {
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Platform server base URL [default: http://localhost:8081]')
+            [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--icons', '--icons', [CompletionResultType]::ParameterName, 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)')
+            [CompletionResult]::new('--timestamps', '--timestamps', [CompletionResultType]::ParameterName, 'Timestamp column of event lines')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Named context from the config file: its server and API key (overrides current-context)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'ctl;delete' {
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'With --watch: stop waiting after this long (exit code 3)')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Platform server base URL [default: http://localhost:8081]')
+            [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--icons', '--icons', [CompletionResultType]::ParameterName, 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)')
+            [CompletionResult]::new('--timestamps', '--timestamps', [CompletionResultType]::ParameterName, 'Timestamp column of event lines')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Named context from the config file: its server and API key (overrides current-context)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]')
+            [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'Watch the teardown: wait for the server''s `application.deleted` event')
+            [CompletionResult]::new('--watch', '--watch', [CompletionResultType]::ParameterName, 'Watch the teardown: wait for the server''s `application.deleted` event')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'ctl;validate' {
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Platform server base URL [default: http://localhost:8081]')
+            [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--icons', '--icons', [CompletionResultType]::ParameterName, 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)')
+            [CompletionResult]::new('--timestamps', '--timestamps', [CompletionResultType]::ParameterName, 'Timestamp column of event lines')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Named context from the config file: its server and API key (overrides current-context)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'ctl;completion' {
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Platform server base URL [default: http://localhost:8081]')
+            [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--icons', '--icons', [CompletionResultType]::ParameterName, 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)')
+            [CompletionResult]::new('--timestamps', '--timestamps', [CompletionResultType]::ParameterName, 'Timestamp column of event lines')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Named context from the config file: its server and API key (overrides current-context)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'ctl;man' {
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Platform server base URL [default: http://localhost:8081]')
+            [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--icons', '--icons', [CompletionResultType]::ParameterName, 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)')
+            [CompletionResult]::new('--timestamps', '--timestamps', [CompletionResultType]::ParameterName, 'Timestamp column of event lines')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Named context from the config file: its server and API key (overrides current-context)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'ctl;server' {
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on (HOST:PORT). Port 0 picks a free port; the address actually bound is printed to stderr as `listening on http://ADDR`')
+            [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Directory of the server''s database [default: the per-user data directory, e.g. ~/.local/share/ctl]')
+            [CompletionResult]::new('--providers', '--providers', [CompletionResultType]::ParameterName, 'Provider catalogue (YAML) to use instead of the built-in one')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'API key for team `default` (repeatable). Without any key the server accepts every request and listens on loopback addresses only. (`--api-key` is the client''s option.)')
+            [CompletionResult]::new('--api-keys-file', '--api-keys-file', [CompletionResultType]::ParameterName, 'YAML file of API keys and their teams: `keys: [{key: KEY, team: TEAM}, ...]`. A team sees and deploys only its own applications')
+            [CompletionResult]::new('--keepalive', '--keepalive', [CompletionResultType]::ParameterName, 'Interval of keep-alive comments on event streams (e.g. 15s, 500ms)')
+            [CompletionResult]::new('--retention', '--retention', [CompletionResultType]::ParameterName, 'Keep at most N events, deleting the oldest. A stream resuming from before the oldest kept event gets one `stream.gap` event')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Platform server base URL [default: http://localhost:8081]')
+            [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--icons', '--icons', [CompletionResultType]::ParameterName, 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)')
+            [CompletionResult]::new('--timestamps', '--timestamps', [CompletionResultType]::ParameterName, 'Timestamp column of event lines')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Named context from the config file: its server and API key (overrides current-context)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]')
+            [CompletionResult]::new('--in-memory', '--in-memory', [CompletionResultType]::ParameterName, 'Keep everything in memory; nothing survives a restart')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'ctl;help' {
+            [CompletionResult]::new('deploy', 'deploy', [CompletionResultType]::ParameterValue, 'Submit a Score spec to the platform server, and optionally watch it deploy')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Follow an application''s events, or one deployment to its end')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show an application: its latest deployment and its resources')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List applications (-o wide for more columns, -o json for scripts)')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete an application and its resources, optionally watching the teardown')
+            [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check Score spec files locally, without a server (exit 0 if valid, 2 if not)')
+            [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff) to stdout')
+            [CompletionResult]::new('server', 'server', [CompletionResultType]::ParameterValue, 'Run the bundled reference platform server')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'ctl;help;deploy' {
+            break
+        }
+        'ctl;help;watch' {
+            break
+        }
+        'ctl;help;status' {
+            break
+        }
+        'ctl;help;list' {
+            break
+        }
+        'ctl;help;delete' {
+            break
+        }
+        'ctl;help;validate' {
+            break
+        }
+        'ctl;help;completion' {
+            break
+        }
+        'ctl;help;man' {
+            break
+        }
+        'ctl;help;server' {
+            break
+        }
+        'ctl;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

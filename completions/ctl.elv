@@ -1,0 +1,259 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[ctl] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'ctl'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'ctl'= {
+            cand --server 'Platform server base URL [default: http://localhost:8081]'
+            cand --api-key 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)'
+            cand -o 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --output 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --color 'When to use colour'
+            cand --icons 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)'
+            cand --timestamps 'Timestamp column of event lines'
+            cand --context 'Named context from the config file: its server and API key (overrides current-context)'
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]'
+            cand -v 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand --verbose 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand -q 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand --quiet 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand deploy 'Submit a Score spec to the platform server, and optionally watch it deploy'
+            cand watch 'Follow an application''s events, or one deployment to its end'
+            cand status 'Show an application: its latest deployment and its resources'
+            cand list 'List applications (-o wide for more columns, -o json for scripts)'
+            cand delete 'Delete an application and its resources, optionally watching the teardown'
+            cand validate 'Check Score spec files locally, without a server (exit 0 if valid, 2 if not)'
+            cand completion 'Print a shell completion script to stdout'
+            cand man 'Print the man page (roff) to stdout'
+            cand server 'Run the bundled reference platform server'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'ctl;deploy'= {
+            cand --timeout 'Stop watching after this long, e.g. 90s, 10m, 1h30m (exit code 3)'
+            cand --idle-timeout 'Declare the event stream dead after this long without a byte (keep-alives count), and reconnect; keep it above the server''s keep-alive interval (15s on ctl server, 30s on innominatus)'
+            cand --providers 'Provider catalogue (YAML) for the --local server'
+            cand --server 'Platform server base URL [default: http://localhost:8081]'
+            cand --api-key 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)'
+            cand -o 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --output 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --color 'When to use colour'
+            cand --icons 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)'
+            cand --timestamps 'Timestamp column of event lines'
+            cand --context 'Named context from the config file: its server and API key (overrides current-context)'
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]'
+            cand -w 'Watch the deployment and exit with its outcome'
+            cand --watch 'Watch the deployment and exit with its outcome'
+            cand --all 'Also show internal events (stream bookkeeping, unknown event types)'
+            cand --local 'Run against a throwaway in-process server (in-memory store); implies --watch'
+            cand -v 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand --verbose 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand -q 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand --quiet 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'ctl;watch'= {
+            cand --deployment 'Follow this deployment to its end and exit with its outcome'
+            cand --since 'Start after this event id (replays what came after it, on servers that keep events)'
+            cand --timeout 'Stop watching after this long, e.g. 90s, 10m (exit code 3); no limit by default'
+            cand --idle-timeout 'Declare the event stream dead after this long without a byte (keep-alives count), and reconnect; keep it above the server''s keep-alive interval'
+            cand --server 'Platform server base URL [default: http://localhost:8081]'
+            cand --api-key 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)'
+            cand -o 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --output 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --color 'When to use colour'
+            cand --icons 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)'
+            cand --timestamps 'Timestamp column of event lines'
+            cand --context 'Named context from the config file: its server and API key (overrides current-context)'
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]'
+            cand --all 'Also show internal events (stream bookkeeping, unknown event types)'
+            cand -v 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand --verbose 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand -q 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand --quiet 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'ctl;status'= {
+            cand --server 'Platform server base URL [default: http://localhost:8081]'
+            cand --api-key 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)'
+            cand -o 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --output 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --color 'When to use colour'
+            cand --icons 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)'
+            cand --timestamps 'Timestamp column of event lines'
+            cand --context 'Named context from the config file: its server and API key (overrides current-context)'
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]'
+            cand -v 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand --verbose 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand -q 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand --quiet 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'ctl;list'= {
+            cand --server 'Platform server base URL [default: http://localhost:8081]'
+            cand --api-key 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)'
+            cand -o 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --output 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --color 'When to use colour'
+            cand --icons 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)'
+            cand --timestamps 'Timestamp column of event lines'
+            cand --context 'Named context from the config file: its server and API key (overrides current-context)'
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]'
+            cand -v 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand --verbose 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand -q 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand --quiet 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'ctl;delete'= {
+            cand --timeout 'With --watch: stop waiting after this long (exit code 3)'
+            cand --server 'Platform server base URL [default: http://localhost:8081]'
+            cand --api-key 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)'
+            cand -o 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --output 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --color 'When to use colour'
+            cand --icons 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)'
+            cand --timestamps 'Timestamp column of event lines'
+            cand --context 'Named context from the config file: its server and API key (overrides current-context)'
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]'
+            cand -w 'Watch the teardown: wait for the server''s `application.deleted` event'
+            cand --watch 'Watch the teardown: wait for the server''s `application.deleted` event'
+            cand -v 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand --verbose 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand -q 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand --quiet 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'ctl;validate'= {
+            cand --server 'Platform server base URL [default: http://localhost:8081]'
+            cand --api-key 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)'
+            cand -o 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --output 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --color 'When to use colour'
+            cand --icons 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)'
+            cand --timestamps 'Timestamp column of event lines'
+            cand --context 'Named context from the config file: its server and API key (overrides current-context)'
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]'
+            cand -v 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand --verbose 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand -q 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand --quiet 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'ctl;completion'= {
+            cand --server 'Platform server base URL [default: http://localhost:8081]'
+            cand --api-key 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)'
+            cand -o 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --output 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --color 'When to use colour'
+            cand --icons 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)'
+            cand --timestamps 'Timestamp column of event lines'
+            cand --context 'Named context from the config file: its server and API key (overrides current-context)'
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]'
+            cand -v 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand --verbose 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand -q 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand --quiet 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'ctl;man'= {
+            cand --server 'Platform server base URL [default: http://localhost:8081]'
+            cand --api-key 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)'
+            cand -o 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --output 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --color 'When to use colour'
+            cand --icons 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)'
+            cand --timestamps 'Timestamp column of event lines'
+            cand --context 'Named context from the config file: its server and API key (overrides current-context)'
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]'
+            cand -v 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand --verbose 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand -q 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand --quiet 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'ctl;server'= {
+            cand --listen 'Address to listen on (HOST:PORT). Port 0 picks a free port; the address actually bound is printed to stderr as `listening on http://ADDR`'
+            cand --data-dir 'Directory of the server''s database [default: the per-user data directory, e.g. ~/.local/share/ctl]'
+            cand --providers 'Provider catalogue (YAML) to use instead of the built-in one'
+            cand --key 'API key for team `default` (repeatable). Without any key the server accepts every request and listens on loopback addresses only. (`--api-key` is the client''s option.)'
+            cand --api-keys-file 'YAML file of API keys and their teams: `keys: [{key: KEY, team: TEAM}, ...]`. A team sees and deploys only its own applications'
+            cand --keepalive 'Interval of keep-alive comments on event streams (e.g. 15s, 500ms)'
+            cand --retention 'Keep at most N events, deleting the oldest. A stream resuming from before the oldest kept event gets one `stream.gap` event'
+            cand --server 'Platform server base URL [default: http://localhost:8081]'
+            cand --api-key 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)'
+            cand -o 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --output 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --color 'When to use colour'
+            cand --icons 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)'
+            cand --timestamps 'Timestamp column of event lines'
+            cand --context 'Named context from the config file: its server and API key (overrides current-context)'
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]'
+            cand --in-memory 'Keep everything in memory; nothing survives a restart'
+            cand -v 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand --verbose 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand -q 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand --quiet 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'ctl;help'= {
+            cand deploy 'Submit a Score spec to the platform server, and optionally watch it deploy'
+            cand watch 'Follow an application''s events, or one deployment to its end'
+            cand status 'Show an application: its latest deployment and its resources'
+            cand list 'List applications (-o wide for more columns, -o json for scripts)'
+            cand delete 'Delete an application and its resources, optionally watching the teardown'
+            cand validate 'Check Score spec files locally, without a server (exit 0 if valid, 2 if not)'
+            cand completion 'Print a shell completion script to stdout'
+            cand man 'Print the man page (roff) to stdout'
+            cand server 'Run the bundled reference platform server'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'ctl;help;deploy'= {
+        }
+        &'ctl;help;watch'= {
+        }
+        &'ctl;help;status'= {
+        }
+        &'ctl;help;list'= {
+        }
+        &'ctl;help;delete'= {
+        }
+        &'ctl;help;validate'= {
+        }
+        &'ctl;help;completion'= {
+        }
+        &'ctl;help;man'= {
+        }
+        &'ctl;help;server'= {
+        }
+        &'ctl;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,211 @@
+//! `ctl completion SHELL` and `ctl man`: shell completions and the man page, generated at run
+//! time from the same clap definitions the parser uses, so they cannot disagree with it.
+//!
+//! The generated files are committed (`completions/`, `docs/ctl.1`), and an end-to-end test
+//! regenerates them and fails when they are stale. To refresh them after changing the CLI:
+//!
+//! ```sh
+//! ctl completion bash > completions/ctl.bash    # and zsh, fish, powershell, elvish
+//! ctl man > docs/ctl.1
+//! ```
+//!
+//! (the README lists every file). Output is deterministic: environment-variable values are
+//! never shown (`CTL_SERVER=...` set while generating would otherwise leak into the files), and
+//! the man page carries no date.
+
+use std::io::{self, Write};
+
+use clap::{Args, CommandFactory};
+use clap_complete::Shell;
+use clap_mangen::Man;
+
+use crate::cli::Cli;
+use crate::error::Error;
+use crate::exit::ExitStatus;
+
+/// Arguments of `ctl completion`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionArgs {
+    /// The shell to generate completions for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: Shell,
+}
+
+/// Arguments of `ctl man` (none).
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {}
+
+/// The file name each shell expects, as committed under `completions/`.
+pub fn file_name(shell: Shell) -> String {
+    match shell {
+        Shell::Bash => "ctl.bash".to_owned(),
+        Shell::Zsh => "_ctl".to_owned(),
+        Shell::Fish => "ctl.fish".to_owned(),
+        Shell::PowerShell => "_ctl.ps1".to_owned(),
+        Shell::Elvish => "ctl.elv".to_owned(),
+        // `Shell` is non-exhaustive; a shell added later gets clap_complete's own name.
+        other => clap_complete::Generator::file_name(&other, "ctl"),
+    }
+}
+
+/// Every shell `ctl completion` supports, in the order the README lists them.
+pub const SHELLS: [Shell; 5] = [
+    Shell::Bash,
+    Shell::Zsh,
+    Shell::Fish,
+    Shell::PowerShell,
+    Shell::Elvish,
+];
+
+/// The clap definition as the generated files show it: the real one, with the current values
+/// of environment variables hidden so the output does not depend on who generates it.
+pub fn documented_command() -> clap::Command {
+    fn hide_env_values(cmd: clap::Command) -> clap::Command {
+        cmd.mut_args(|a| a.hide_env_values(true))
+            .mut_subcommands(hide_env_values)
+    }
+    hide_env_values(Cli::command())
+}
+
+/// The completion script for `shell`.
+pub fn completion_script(shell: Shell) -> Vec<u8> {
+    let mut cmd = documented_command();
+    let mut out = Vec::new();
+    // Generated into memory: clap_complete panics when its writer fails, and stdout may be a
+    // closed pipe.
+    clap_complete::generate(shell, &mut cmd, "ctl", &mut out);
+    out
+}
+
+/// The man page, `ctl(1)`, in roff: the top-level sections, then one subsection per command
+/// with its synopsis, description and options (global options are listed once, at the top).
+pub fn man_page() -> io::Result<Vec<u8>> {
+    let mut cmd = documented_command();
+    cmd.build();
+    let top = Man::new(cmd.clone()).manual("ctl manual");
+    let mut out = Vec::new();
+    top.render_title(&mut out)?;
+    top.render_name_section(&mut out)?;
+    top.render_synopsis_section(&mut out)?;
+    top.render_description_section(&mut out)?;
+    top.render_options_section(&mut out)?;
+    writeln!(out, ".SH COMMANDS")?;
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let sub = sub
+            .clone()
+            .mut_args(|a| if a.is_global_set() { a.hide(true) } else { a });
+        let name = sub.get_name().to_owned();
+        let page = Man::new(sub);
+        writeln!(out, ".SS \"ctl {name}\"")?;
+        let mut section = Vec::new();
+        page.render_description_section(&mut section)?;
+        page.render_synopsis_section(&mut section)?;
+        page.render_options_section(&mut section)?;
+        // Each part starts with its own `.SH`; inside COMMANDS they become paragraphs.
+        for line in String::from_utf8_lossy(&section).lines() {
+            match line {
+                ".SH DESCRIPTION" => {}
+                ".SH SYNOPSIS" => writeln!(out, ".PP\n\\fBUsage:\\fR")?,
+                ".SH OPTIONS" => writeln!(out, ".PP\n\\fBOptions:\\fR")?,
+                other => writeln!(out, "{other}")?,
+            }
+        }
+    }
+    top.render_extra_section(&mut out)?;
+    top.render_version_section(&mut out)?;
+    Ok(dedupe_preamble(&out))
+}
+
+/// Every clap_mangen `render_*` call starts with the same two-line quote-character preamble;
+/// one, at the top, is enough.
+fn dedupe_preamble(roff: &[u8]) -> Vec<u8> {
+    const PREAMBLE: [&str; 2] = [".ie \\n(.g .ds Aq \\(aq", ".el .ds Aq '"];
+    let text = String::from_utf8_lossy(roff);
+    let mut seen = false;
+    let mut out = String::with_capacity(text.len());
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line == PREAMBLE[0] && lines.peek() == Some(&PREAMBLE[1]) {
+            lines.next();
+            if seen {
+                continue;
+            }
+            seen = true;
+            out.push_str(line);
+            out.push('\n');
+            out.push_str(PREAMBLE[1]);
+            out.push('\n');
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// Runs `ctl completion`.
+pub fn run(args: &CompletionArgs) -> Result<ExitStatus, Error> {
+    write_stdout(&completion_script(args.shell))
+}
+
+/// Runs `ctl man`.
+pub fn man(_args: &ManArgs) -> Result<ExitStatus, Error> {
+    write_stdout(&man_page()?)
+}
+
+/// Generated files are data, not a command's story: written to stdout as they are, without
+/// going through the Reporter's line handling. A closed pipe surfaces as `BrokenPipe`, which
+/// ends the process quietly.
+fn write_stdout(bytes: &[u8]) -> Result<ExitStatus, Error> {
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(bytes)?;
+    stdout.flush()?;
+    Ok(ExitStatus::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shell_generates_something_that_names_every_command() {
+        for shell in SHELLS {
+            let script = String::from_utf8(completion_script(shell)).unwrap();
+            for command in ["deploy", "watch", "status", "list", "delete", "validate"] {
+                assert!(script.contains(command), "{shell}: {command} missing");
+            }
+        }
+    }
+
+    #[test]
+    fn man_page_documents_every_command_and_the_exit_codes() {
+        let page = String::from_utf8(man_page().unwrap()).unwrap();
+        assert!(page.contains("\n.TH ctl 1"), "{}", &page[..80]);
+        assert_eq!(page.matches(".el .ds Aq").count(), 1, "one preamble");
+        for command in [
+            "deploy", "watch", "status", "list", "delete", "validate", "server",
+        ] {
+            assert!(
+                page.contains(&format!(".SS \"ctl {command}\"")),
+                "{command}"
+            );
+        }
+        assert!(
+            page.contains("\\-\\-deployment"),
+            "watch options are listed"
+        );
+        for status in crate::exit::ExitStatus::ALL {
+            assert!(page.contains(&status.code().to_string()));
+        }
+    }
+
+    #[test]
+    fn environment_values_never_reach_the_generated_files() {
+        let cmd = documented_command();
+        let server = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == "server")
+            .unwrap();
+        assert!(server.is_hide_env_values_set());
+    }
+}

@@ -1,0 +1,207 @@
+//! `ctl delete APP [-w]`: delete an application and its resources.
+//!
+//! Without `-w` the server's answer is the result (`-o json` prints it as one object). With
+//! `-w` the teardown is watched: the app's event stream is opened *before* the `DELETE`, and
+//! the command ends when the server's `application.deleted` event for the app arrives. Only
+//! servers that report deployments (ours: its application records carry
+//! `latest_deployment_id`) publish that event; on others the `DELETE` answer is final and
+//! nothing is waited for. `-o json` then writes the events and one `watch.result` line whose
+//! resources are those the app had, in state `deleted`.
+//!
+//! A deployment in progress makes our server refuse (409, exit 4): deleting under a running
+//! workflow would leave the resources in an unknown state.
+
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::deploy::parse_duration;
+use crate::client::ApiClient;
+use crate::client::watch::{EventWatch, Notice, WatchItem, WatchOptions};
+use crate::error::Error;
+use crate::event::EventKind;
+use crate::exit::ExitStatus;
+use crate::render::text::{Icons, human_duration, sanitize};
+use crate::render::{JSON_SCHEMA_VERSION, Reporter, ResourceSummary, WatchResult};
+use crate::settings::Settings;
+
+/// Arguments of `ctl delete`.
+#[derive(Debug, Clone, Args)]
+pub struct DeleteArgs {
+    /// The application to delete
+    #[arg(value_name = "APP")]
+    pub app: String,
+
+    /// Watch the teardown: wait for the server's `application.deleted` event
+    #[arg(short, long)]
+    pub watch: bool,
+
+    /// With --watch: stop waiting after this long (exit code 3)
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// How a watched teardown ended.
+enum End {
+    Deleted,
+    Timeout,
+    Interrupted,
+}
+
+/// Runs `ctl delete`.
+pub async fn run(args: DeleteArgs, settings: Settings) -> Result<ExitStatus, Error> {
+    super::check_app_name(&args.app)?;
+    let client = ApiClient::new(&settings.server, settings.api_key.clone())?;
+    let mut reporter = Reporter::new(&settings, false);
+    let started = Instant::now();
+    if !args.watch {
+        let answer = client.delete_application(&args.app).await?;
+        let message = answer
+            .get("message")
+            .and_then(Value::as_str)
+            .map(|m| sanitize(m).into_owned())
+            .unwrap_or_else(|| format!("Deleted '{}'", args.app));
+        let line = format!("{} {message}", marker(reporter.icons()));
+        reporter.output(&line, &answer)?;
+        return Ok(ExitStatus::Success);
+    }
+    match watched(&args, &client, &mut reporter, started).await {
+        Ok(status) => Ok(status),
+        Err(e) => Err(super::with_result_line(
+            &mut reporter,
+            &args.app,
+            None,
+            started,
+            e,
+        )),
+    }
+}
+
+async fn watched(
+    args: &DeleteArgs,
+    client: &ApiClient,
+    reporter: &mut Reporter,
+    started: Instant,
+) -> Result<ExitStatus, Error> {
+    let app = args.app.as_str();
+    // The record says whether this server announces deletions, and an unknown app fails
+    // here (404, exit 4) before anything is subscribed.
+    let record: Value = client.get_json(&format!("/api/applications/{app}")).await?;
+    let announces = record.get("latest_deployment_id").is_some();
+    let resources = client.resources(app).await.unwrap_or_default();
+    // Subscribe before the DELETE, so the event cannot slip past.
+    let mut watch = if announces {
+        Some(EventWatch::connect(client.clone(), app, None, None, WatchOptions::default()).await?)
+    } else {
+        None
+    };
+    reporter.note(&format!("deleting application {app}..."))?;
+    let answer = client.delete_application(app).await?;
+    let end = match watch.as_mut() {
+        Some(watch) => wait_for_deletion(app, watch, reporter, started + args.timeout).await?,
+        None => {
+            if let Some(message) = answer.get("message").and_then(Value::as_str) {
+                reporter.note(message)?;
+            }
+            End::Deleted
+        }
+    };
+    let elapsed = started.elapsed();
+    let (outcome, status, error, state) = match end {
+        End::Deleted => ("succeeded", ExitStatus::Success, None, "deleted"),
+        End::Timeout => (
+            "timeout",
+            ExitStatus::Timeout,
+            Some(format!(
+                "the server answered the delete, but no application.deleted event came within {}",
+                human_duration(args.timeout)
+            )),
+            "unknown",
+        ),
+        End::Interrupted => (
+            "interrupted",
+            ExitStatus::Interrupted,
+            Some("interrupted while waiting for the teardown".to_owned()),
+            "unknown",
+        ),
+    };
+    let result = WatchResult {
+        kind: "watch.result",
+        schema_version: JSON_SCHEMA_VERSION,
+        outcome,
+        app_name: app,
+        deployment_id: None,
+        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        exit_code: status.code(),
+        error: error.clone(),
+        resources: resources
+            .iter()
+            .map(|r| ResourceSummary {
+                name: r.resource_name.clone(),
+                kind: r.resource_type.clone(),
+                state: state.to_owned(),
+                error: None,
+            })
+            .collect(),
+    };
+    let line = match &error {
+        None => format!(
+            "{} Application {} deleted ({} resource{}) in {}",
+            marker(reporter.icons()),
+            sanitize(app),
+            resources.len(),
+            if resources.len() == 1 { "" } else { "s" },
+            human_duration(elapsed)
+        ),
+        Some(error) => format!("{}: {error}", sanitize(app)),
+    };
+    reporter.output(&line, &result)?;
+    Ok(status)
+}
+
+/// Shows the app's events until its `application.deleted` arrives, the deadline passes, or
+/// Ctrl-C.
+async fn wait_for_deletion(
+    app: &str,
+    watch: &mut EventWatch,
+    reporter: &mut Reporter,
+    deadline: Instant,
+) -> Result<End, Error> {
+    let sleep = tokio::time::sleep_until(deadline);
+    tokio::pin!(sleep);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            // Ctrl-C: stop waiting; the server has already been asked to delete.
+            _ = &mut ctrl_c => return Ok(End::Interrupted),
+            // `--timeout`, fixed before the loop so reconnects cannot extend it.
+            () = &mut sleep => return Ok(End::Timeout),
+            item = watch.next() => match item? {
+                WatchItem::Event(ev) => {
+                    reporter.event(&ev)?;
+                    if ev.kind == EventKind::ApplicationDeleted && ev.app_name == app {
+                        return Ok(End::Deleted);
+                    }
+                }
+                WatchItem::Notice(Notice::ConnectionLost { reason, .. }) => {
+                    reporter.note(&format!("connection lost ({reason}), reconnecting..."))?;
+                }
+                WatchItem::Notice(Notice::Reconnected { .. }) => reporter.note("reconnected")?,
+                WatchItem::Notice(Notice::Resumed { replayed }) => {
+                    reporter.note(&format!("resumed, {replayed} events replayed"))?
+                }
+                WatchItem::Notice(Notice::Malformed { reason }) => reporter.note(&reason)?,
+            },
+        }
+    }
+}
+
+fn marker(icons: Icons) -> &'static str {
+    match icons {
+        Icons::Unicode => "✅",
+        Icons::Ascii => "[ok]",
+    }
+}
