@@ -140,8 +140,13 @@ pub(crate) async fn run(
                 }
                 Err(e) => {
                     // The stream is gone for good, but the server may still answer a plain
-                    // request: ask it before reporting a lost connection.
-                    if let Some(outcome) = last_resort(&follow, tracker, reporter, &e).await? {
+                    // request: ask it before reporting a lost connection. A rejection (4xx)
+                    // is final as it is.
+                    let settled = match &e {
+                        Error::Rejected { .. } => None,
+                        _ => last_resort(&follow, tracker, reporter, &e).await?,
+                    };
+                    if let Some(outcome) = settled {
                         end = Some(WatchEnd::Finished(outcome));
                         break;
                     }

@@ -578,3 +578,42 @@ fn without_watch_a_lost_post_answer_is_sent_again_too() {
         404
     );
 }
+
+#[test]
+fn a_deployment_whose_events_were_pruned_is_settled_from_its_status() {
+    // Retention keeps 5 events: a second app's deployment pushes all of shop's out.
+    let server = fast_server(&["--retention", "5"]);
+    let first = ctl(&["deploy", SHOP, "-w", "-o", "json", "--server", &server.url]).run();
+    first.assert_code(0);
+    let (_, result) = parse_json(&first.stdout);
+    let id = result["deployment_id"].as_str().unwrap().to_owned();
+    let other = temp_yaml(
+        "metadata:\n  name: other\ncontainers:\n  web:\n    image: nginx\nresources:\n  db:\n    type: postgres\n",
+    );
+    ctl(&[
+        "deploy",
+        other.path().to_str().unwrap(),
+        "-w",
+        "--server",
+        &server.url,
+    ])
+    .run()
+    .assert_code(0);
+    let run = ctl(&[
+        "watch",
+        "shop",
+        "--deployment",
+        &id,
+        "--server",
+        &server.url,
+    ])
+    .run_with_limit(Duration::from_secs(30));
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains(&format!(
+            "the server reports that deployment {id} succeeded"
+        )),
+        "{}",
+        run.stderr
+    );
+}
