@@ -212,7 +212,7 @@ pub struct EventWatch {
 
 impl EventWatch {
     /// Opens the first connection for `app` and returns once the server has answered and sent
-    /// its first frame (or [`HANDSHAKE`] passed), so that everything published from now on
+    /// its first frame (or 5 s passed), so that everything published from now on
     /// reaches this watcher (subscribe before submitting) and [`EventWatch::server_resumes`]
     /// is known.
     pub async fn connect(
