@@ -195,7 +195,27 @@ impl Tracker {
             }
             EventKind::DeploymentCompleted | EventKind::DeploymentFailed
                 if self.mode == Mode::Follow => {}
-            EventKind::DeploymentCompleted => self.outcome = Some(Outcome::Succeeded),
+            EventKind::DeploymentCompleted => {
+                // The terminal event carries every resource's final state, including the ones
+                // an unchanged redeploy left alone (they publish no events of their own).
+                if let Some(list) = ev.data.get("resources").and_then(|v| v.as_array()) {
+                    for r in list {
+                        let (Some(n), Some(state)) = (
+                            r.get("name").and_then(|n| n.as_str()),
+                            r.get("state").and_then(|s| s.as_str()),
+                        ) else {
+                            continue;
+                        };
+                        let entry = self.resources.entry(n.to_owned()).or_default();
+                        entry.state = state.to_owned();
+                        entry.step = None;
+                        if let Some(t) = r.get("type").and_then(|t| t.as_str()) {
+                            entry.kind = t.to_owned();
+                        }
+                    }
+                }
+                self.outcome = Some(Outcome::Succeeded);
+            }
             EventKind::DeploymentFailed => {
                 self.error = ev.data_str("error").map(|e| e.into_owned());
                 self.outcome = Some(Outcome::Failed);
@@ -320,6 +340,17 @@ mod tests {
         let ev = Event::new(EventKind::DeploymentFailed, "app").with("error", "db: boom");
         assert_eq!(t.apply(&ev), Some(Outcome::Failed));
         assert_eq!(t.error().as_deref(), Some("db: boom"));
+    }
+
+    #[test]
+    fn completed_event_settles_resources_that_published_nothing() {
+        let mut t = Tracker::new(Mode::Terminal, [("db", "postgres")]);
+        let done = Event::new(EventKind::DeploymentCompleted, "app").with(
+            "resources",
+            serde_json::json!([{"name": "db", "type": "postgres", "state": "active"}]),
+        );
+        assert_eq!(t.apply(&done), Some(Outcome::Succeeded));
+        assert_eq!(t.resources()["db"].state, "active");
     }
 
     #[test]

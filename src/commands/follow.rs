@@ -150,13 +150,13 @@ pub(crate) async fn run(
                         end = Some(WatchEnd::Finished(outcome));
                         break;
                     }
-                    reporter.finish(WatchEnd::Error, tracker, follow.app, follow.deployment_id, follow.started.elapsed())?;
+                    reporter.finish(WatchEnd::Error(e.exit_status()), tracker, follow.app, follow.deployment_id, follow.started.elapsed())?;
                     return Err(e);
                 }
             },
         }
     }
-    let end = end.unwrap_or(WatchEnd::Error);
+    let end = end.unwrap_or(WatchEnd::Error(ExitStatus::Unavailable));
     reporter.finish(
         end,
         tracker,

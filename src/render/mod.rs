@@ -54,8 +54,9 @@ pub enum WatchEnd {
     Timeout,
     /// Ctrl-C.
     Interrupted,
-    /// The stream or server was lost for good.
-    Error,
+    /// The watch failed (stream lost for good, server rejected a reconnect); carries the exit
+    /// status of the error, so the result line and the process agree.
+    Error(ExitStatus),
 }
 
 impl WatchEnd {
@@ -65,7 +66,7 @@ impl WatchEnd {
             WatchEnd::Finished(o) => o.as_str(),
             WatchEnd::Timeout => "timeout",
             WatchEnd::Interrupted => "interrupted",
-            WatchEnd::Error => "error",
+            WatchEnd::Error(_) => "error",
         }
     }
 
@@ -76,7 +77,7 @@ impl WatchEnd {
             WatchEnd::Finished(Outcome::Failed) => ExitStatus::DeploymentFailed,
             WatchEnd::Timeout => ExitStatus::Timeout,
             WatchEnd::Interrupted => ExitStatus::Interrupted,
-            WatchEnd::Error => ExitStatus::Unavailable,
+            WatchEnd::Error(status) => status,
         }
     }
 }
@@ -435,7 +436,7 @@ impl Reporter {
             WatchEnd::Interrupted => {
                 Some("interrupted; the deployment continues on the server".to_owned())
             }
-            WatchEnd::Error => Some("the event stream was lost".to_owned()),
+            WatchEnd::Error(_) => Some("the event stream was lost".to_owned()),
         };
         if self.is_json() {
             let result = WatchResult {
@@ -480,7 +481,7 @@ impl Reporter {
                 WatchEnd::Interrupted => FooterOutcome::Interrupted {
                     elapsed: elapsed_footer,
                 },
-                WatchEnd::Error => FooterOutcome::ConnectionLost {
+                WatchEnd::Error(_) => FooterOutcome::ConnectionLost {
                     elapsed: elapsed_footer,
                     reason: None,
                 },
@@ -500,7 +501,7 @@ impl Reporter {
                     format!("Deployment of {app} timed out"),
                     error.as_deref().unwrap_or_default().to_owned(),
                 )),
-                WatchEnd::Error => Some((
+                WatchEnd::Error(_) => Some((
                     format!("Lost the deployment of {app}"),
                     error.as_deref().unwrap_or_default().to_owned(),
                 )),
@@ -511,7 +512,7 @@ impl Reporter {
         }
         if matches!(
             end,
-            WatchEnd::Timeout | WatchEnd::Interrupted | WatchEnd::Error
+            WatchEnd::Timeout | WatchEnd::Interrupted | WatchEnd::Error(_)
         ) {
             self.last_known_state(tracker, app, deployment_id)?;
         }

@@ -482,3 +482,27 @@ fn read_stream_until_keepalive(base: &str, path: &str, key: &str) -> Vec<String>
     }
     frames
 }
+
+#[test]
+fn unchanged_redeploy_finishes_at_once_with_every_resource_active() {
+    let server = fast_server(&[]);
+    let app = "tests/fixtures/app-fast.yaml";
+    ctl(&["deploy", app, "-w", "--server", &server.url]).run().assert_code(0);
+    let again = ctl(&["deploy", app, "-w", "-o", "json", "--server", &server.url]).run();
+    again.assert_code(0);
+    let last: serde_json::Value =
+        serde_json::from_str(again.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["outcome"], "succeeded");
+    let states: Vec<&str> = last["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["active", "active"], "{last}");
+    assert!(
+        !again.stdout.contains("resource.provisioning"),
+        "nothing was provisioned again: {}",
+        again.stdout
+    );
+}
