@@ -487,7 +487,9 @@ fn read_stream_until_keepalive(base: &str, path: &str, key: &str) -> Vec<String>
 fn unchanged_redeploy_finishes_at_once_with_every_resource_active() {
     let server = fast_server(&[]);
     let app = "tests/fixtures/app-fast.yaml";
-    ctl(&["deploy", app, "-w", "--server", &server.url]).run().assert_code(0);
+    ctl(&["deploy", app, "-w", "--server", &server.url])
+        .run()
+        .assert_code(0);
     let again = ctl(&["deploy", app, "-w", "-o", "json", "--server", &server.url]).run();
     again.assert_code(0);
     let last: serde_json::Value =
