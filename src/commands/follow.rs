@@ -131,7 +131,8 @@ pub(crate) async fn run(
                 reporter.heartbeat(tracker, follow.started.elapsed())?;
                 next_heartbeat = heartbeat_every.map(|every| Instant::now() + every);
             }
-            item = watch.next() => match item {
+            // Buffered lines go out once nothing more is ready (see `next_or_flush`).
+            item = next_or_flush(watch, reporter) => match item? {
                 Ok(item) => {
                     next_heartbeat = heartbeat_every.map(|every| Instant::now() + every);
                     if let Some(outcome) = handle(&follow, item, tracker, reporter).await? {
@@ -165,6 +166,23 @@ pub(crate) async fn run(
         follow.started.elapsed(),
     )?;
     Ok(end.exit_status())
+}
+
+/// The next item: at once if one is ready; otherwise the buffered output is flushed first and
+/// then the item is awaited. A burst of events thus becomes one write, and a lone event is on
+/// screen before the wait for the next one begins. Cancel-safe, like [`EventWatch::next`].
+/// The outer error is our own output failing (a closed pipe), which ends the watch like any
+/// other write error; the inner result is the stream's.
+async fn next_or_flush(
+    watch: &mut EventWatch,
+    reporter: &mut Reporter,
+) -> std::io::Result<Result<WatchItem, Error>> {
+    use futures::FutureExt;
+    if let Some(ready) = watch.next().now_or_never() {
+        return Ok(ready);
+    }
+    reporter.flush()?;
+    Ok(watch.next().await)
 }
 
 /// Resolves at `deadline`; never, without one.

@@ -120,6 +120,17 @@ pub struct ResourceSummary {
     pub error: Option<String>,
 }
 
+impl Drop for Reporter {
+    /// Buffered event lines are output already promised: never lose them, even on an early
+    /// return. (Errors have nowhere left to go.)
+    fn drop(&mut self) {
+        let _ = self.stdout.flush();
+    }
+}
+
+/// Bytes of event lines held before they are written even though more input is ready.
+const STDOUT_BUFFER: usize = 64 * 1024;
+
 /// Which stream a line goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stream {
@@ -151,11 +162,18 @@ pub struct Reporter {
 
 impl Reporter {
     /// A reporter on the process's stdout and stderr.
+    ///
+    /// stdout is block-buffered: event lines collect in memory while more events are ready and
+    /// go out in one write when the input goes idle ([`Reporter::flush`], called by the watch
+    /// loop), so a fast stream costs one system call per batch rather than per line, and a
+    /// slow one still shows each line the moment it arrives. Every other line (banners, notes,
+    /// the footer) flushes at once, and anything on stderr first flushes stdout, so the two
+    /// streams stay in order on a shared terminal.
     pub fn new(settings: &Settings, show_internal: bool) -> Self {
         Self::with_writers(
             settings,
             show_internal,
-            Box::new(io::stdout()),
+            Box::new(io::BufWriter::with_capacity(STDOUT_BUFFER, io::stdout())),
             Box::new(io::stderr()),
         )
     }
@@ -221,7 +239,11 @@ impl Reporter {
         } = self;
         let writer = match to {
             Stream::Out => stdout,
-            Stream::Err => stderr,
+            Stream::Err => {
+                // Event lines still buffered belong before this line.
+                stdout.flush()?;
+                stderr
+            }
         };
         let mut write = move || -> io::Result<()> {
             writeln!(writer, "{text}")?;
@@ -363,11 +385,17 @@ impl Reporter {
 
     /// One event. Internal events (stream bookkeeping, unknown types) are shown in text only
     /// with `--all`; JSON mode writes every event, so nothing is dropped silently for scripts.
+    ///
+    /// The line is buffered: it reaches stdout at the next [`Reporter::flush`] (or with the next
+    /// line of any other kind), unless progress rows are drawn, which need it placed now.
     pub fn event(&mut self, ev: &Event) -> io::Result<()> {
         if self.is_json() {
-            let mut line = Vec::new();
-            json::write_event(ev, &mut line)?;
-            self.emit_raw(Stream::Out, String::from_utf8_lossy(&line).trim_end())
+            if self.progress.is_some() {
+                let mut line = Vec::new();
+                json::write_event(ev, &mut line)?;
+                return self.emit_raw(Stream::Out, String::from_utf8_lossy(&line).trim_end());
+            }
+            json::write_event(ev, &mut self.stdout)
         } else {
             if ev.kind.is_internal() && !self.show_internal {
                 return Ok(());
@@ -382,8 +410,23 @@ impl Reporter {
                 return Ok(());
             }
             let line = text::event_line(ev, &self.out_style);
-            self.emit(Stream::Out, &line)
+            if self.progress.is_some() {
+                return self.emit(Stream::Out, &line);
+            }
+            let line = if self.github {
+                github::neutralize(&line)
+            } else {
+                std::borrow::Cow::Borrowed(line.as_str())
+            };
+            self.stdout.write_all(line.as_bytes())?;
+            self.stdout.write_all(b"\n")
         }
+    }
+
+    /// Writes out the buffered event lines. The watch loop calls this whenever no further
+    /// input is ready, so a line never waits for the next event.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.stdout.flush()
     }
 
     /// A note for the human on stderr (reconnects, warnings). Silenced by `--quiet`.
@@ -583,5 +626,105 @@ impl Reporter {
     /// The marker set in use on stdout (`--icons`), for commands that build their own lines.
     pub fn icons(&self) -> text::Icons {
         self.out_style.icons
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::cli::{OutputFormat, TimestampChoice};
+
+    /// A writer whose bytes the test can read while the reporter still holds it. Each
+    /// `write` lands at once, like a pipe: what a test sees here is what a reader would.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Shared {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    /// Output shared by both streams, as on one terminal or `2>&1`, behind the block buffer
+    /// `Reporter::new` puts on stdout.
+    fn reporter(output: OutputFormat) -> (Reporter, Shared) {
+        let settings = Settings {
+            server: "http://127.0.0.1:1".to_owned(),
+            api_key: None,
+            output,
+            color_stdout: false,
+            color_stderr: false,
+            stderr_tty: false,
+            verbose: 0,
+            quiet: false,
+            icons: text::Icons::Ascii,
+            timestamps: TimestampChoice::None,
+            progress: false,
+            heartbeat: None,
+            github_actions: false,
+            context: None,
+        };
+        let both = Shared::default();
+        let stdout = io::BufWriter::with_capacity(STDOUT_BUFFER, both.clone());
+        let reporter =
+            Reporter::with_writers(&settings, false, Box::new(stdout), Box::new(both.clone()));
+        (reporter, both)
+    }
+
+    fn active(name: &str) -> Event {
+        Event::new(EventKind::ResourceActive, "shop").with("resource_name", name)
+    }
+
+    #[test]
+    fn event_lines_wait_for_flush_then_go_out_together() {
+        for format in [OutputFormat::Text, OutputFormat::Json] {
+            let (mut reporter, out) = reporter(format);
+            reporter.event(&active("db")).unwrap();
+            reporter.event(&active("cache")).unwrap();
+            assert_eq!(
+                out.text(),
+                "",
+                "{format:?}: buffered until the input goes idle"
+            );
+            reporter.flush().unwrap();
+            let text = out.text();
+            assert_eq!(text.lines().count(), 2, "{format:?}: {text:?}");
+            assert!(text.find("db").unwrap() < text.find("cache").unwrap());
+        }
+    }
+
+    #[test]
+    fn a_note_on_stderr_comes_after_the_event_lines_before_it() {
+        let (mut reporter, out) = reporter(OutputFormat::Text);
+        reporter.event(&active("db")).unwrap();
+        reporter.note("connection lost").unwrap();
+        let text = out.text();
+        let (event, note) = (
+            text.find("db").unwrap(),
+            text.find("connection lost").unwrap(),
+        );
+        assert!(event < note, "{text:?}");
+    }
+
+    #[test]
+    fn dropping_the_reporter_writes_what_is_buffered() {
+        let (mut reporter, out) = reporter(OutputFormat::Json);
+        reporter.event(&active("db")).unwrap();
+        drop(reporter);
+        let line = out.text();
+        let parsed = Event::from_json(line.trim_end()).unwrap();
+        assert_eq!(parsed.resource_name().as_deref(), Some("db"));
     }
 }

@@ -10,7 +10,9 @@
 //! 4. if the bus says we lagged, go back to 2 from the last id handled; nothing is dropped.
 //!
 //! Each stream is one task writing frames into a small bounded channel that the response body
-//! drains. A client that stops reading fills that channel and the socket buffers, and the task
+//! drains. Events that are ready together travel together: a replayed page, or every live
+//! event already waiting on the bus, becomes one chunk of up to [`BATCH_BYTES`] rather than one
+//! chunk per event, which is what lets a catching-up client read at wire speed. A client that stops reading fills that channel and the socket buffers, and the task
 //! then simply waits; meanwhile the bus overwrites its backlog (a fixed ring shared by all), and
 //! the store serves the catch-up later. So one stuck client costs bounded memory and never
 //! slows the others.
@@ -33,10 +35,10 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use futures::StreamExt;
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_stream::wrappers::ReceiverStream;
@@ -55,6 +57,9 @@ use crate::event::{Event, EventKind};
 const FRAME_BUFFER: usize = 32;
 
 const KEEPALIVE: &[u8] = b": keepalive\n\n";
+
+/// Events ready at the same moment are sent as one chunk, up to about this many bytes.
+const BATCH_BYTES: usize = 64 * 1024;
 
 /// Query parameters of the stream endpoint.
 #[derive(Debug, Deserialize)]
@@ -153,6 +158,7 @@ pub(crate) async fn stream(
         cancel: app.cancel.clone(),
         last: start,
         app: app.clone(),
+        batch: BytesMut::new(),
     };
     let keepalive = app.keepalive;
     tokio::spawn(async move {
@@ -223,11 +229,19 @@ fn gap_frame(filter: &EventFilter, since: u64, pruned_through: u64) -> Bytes {
     event.id = pruned_through.to_string();
     event.timestamp = Some(chrono::Local::now().fixed_offset());
     event.deployment_id = filter.deployment.clone();
-    event_frame(pruned_through, &event.to_json())
+    let mut frame = BytesMut::new();
+    event_frame(&mut frame, pruned_through, &event.to_json());
+    frame.freeze()
 }
 
-fn event_frame(id: u64, json: &str) -> Bytes {
-    Bytes::from(format!("id: {id}\ndata: {json}\n\n"))
+/// Appends one event's frame to `out`.
+fn event_frame(out: &mut BytesMut, id: u64, json: &str) {
+    out.reserve(json.len() + 32);
+    out.put_slice(b"id: ");
+    out.put_slice(id.to_string().as_bytes());
+    out.put_slice(b"\ndata: ");
+    out.put_slice(json.as_bytes());
+    out.put_slice(b"\n\n");
 }
 
 /// One connected stream.
@@ -241,6 +255,8 @@ struct Session {
     /// The highest id handled (sent or filtered out). Never decreases.
     last: u64,
     app: Arc<App>,
+    /// Frames of handled events not yet sent: flushed as one chunk (see [`Session::flush`]).
+    batch: BytesMut,
 }
 
 impl Session {
@@ -259,21 +275,46 @@ impl Session {
                 // Keep proxies and the client's idle timer from giving up on a quiet stream.
                 _ = ticks.tick() => self.emit(Bytes::from_static(KEEPALIVE)).await,
                 received = live.recv() => match received {
-                    Ok(published) => self.on_live(&published).await,
+                    Ok(published) => self.on_live_burst(&published, &mut live).await,
                     // Fell behind the bus: the store has everything we missed.
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::debug!(missed, after = self.last, "stream lagged; catching up from the store");
-                        self.app.lag_recoveries.fetch_add(1, Ordering::Relaxed);
-                        self.catch_up().await
-                    }
+                    Err(RecvError::Lagged(missed)) => self.lagged(missed).await,
                     // The store thread is gone: the server is stopping.
                     Err(RecvError::Closed) => Err(End),
                 },
             };
-            if flow.is_err() {
+            // Whatever was handled goes out, also when the stream ends right after it.
+            let flushed = self.flush().await;
+            if flow.is_err() || flushed.is_err() {
                 return;
             }
         }
+    }
+
+    /// Handles `first`, then every event already waiting on the bus (up to one batch), so a
+    /// burst is sent as one chunk.
+    async fn on_live_burst(&mut self, first: &Published, live: &mut bus::Receiver) -> Flow {
+        self.on_live(first)?;
+        while self.batch.len() < BATCH_BYTES {
+            match live.try_recv() {
+                Ok(published) => self.on_live(&published)?,
+                Err(TryRecvError::Lagged(missed)) => return self.lagged(missed).await,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => return Err(End),
+            }
+        }
+        Ok(())
+    }
+
+    /// Fell behind the bus: the store has everything we missed.
+    async fn lagged(&mut self, missed: u64) -> Flow {
+        tracing::debug!(
+            missed,
+            after = self.last,
+            "stream lagged; catching up from the store"
+        );
+        self.app.lag_recoveries.fetch_add(1, Ordering::Relaxed);
+        self.flush().await?;
+        self.catch_up().await
     }
 
     /// Replays from the store everything after `last`, until the end of the log.
@@ -287,14 +328,18 @@ impl Session {
                 .await
                 .map_err(|_| End)?;
             for event in &page.events {
-                self.deliver(
+                let flow = self.deliver(
                     event.id,
                     &event.kind,
                     event.deployment_id.as_deref(),
                     &event.json,
-                )
-                .await?;
+                );
+                if flow.is_err() || self.batch.len() >= BATCH_BYTES {
+                    self.flush().await?;
+                }
+                flow?;
             }
+            self.flush().await?;
             if page.at_end {
                 // The deployment had ended when this page was read, yet its terminal event was
                 // not delivered: retention deleted it. Nothing more will come.
@@ -306,7 +351,7 @@ impl Session {
         }
     }
 
-    async fn on_live(&mut self, published: &Published) -> Flow {
+    fn on_live(&mut self, published: &Published) -> Flow {
         let event = &published.event;
         if !self.filter.admits(
             &published.team,
@@ -330,30 +375,33 @@ impl Session {
             event.deployment_id.as_deref(),
             &published.json,
         )
-        .await
     }
 
-    /// Sends one event the filter admits, unless already handled or excluded by `types`; ends
-    /// the stream after the followed deployment's terminal event (even if `types` hides it).
-    async fn deliver(
-        &mut self,
-        id: u64,
-        kind: &EventKind,
-        deployment: Option<&str>,
-        json: &str,
-    ) -> Flow {
+    /// Adds one event the filter admits to the batch, unless already handled or excluded by
+    /// `types`; ends the stream after the followed deployment's terminal event (even if `types`
+    /// hides it). The caller flushes.
+    fn deliver(&mut self, id: u64, kind: &EventKind, deployment: Option<&str>, json: &str) -> Flow {
         if id <= self.last {
             return Ok(());
         }
         self.last = id;
         if self.types.is_empty() || self.types.iter().any(|t| kind.matches(t)) {
-            self.emit(event_frame(id, json)).await?;
+            event_frame(&mut self.batch, id, json);
         }
         let followed = self.filter.deployment.as_deref();
         if followed.is_some() && deployment == followed && kind.outcome().is_some() {
             return Err(End);
         }
         Ok(())
+    }
+
+    /// Sends the batched frames as one chunk, if there are any.
+    async fn flush(&mut self) -> Flow {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let chunk = self.batch.split().freeze();
+        self.emit(chunk).await
     }
 
     /// Queues one frame, waiting while the client is slow; gives up at shutdown.
@@ -406,6 +454,7 @@ mod tests {
             cancel: app.cancel.clone(),
             last: 0,
             app: app.clone(),
+            batch: BytesMut::new(),
         };
         let live = app.store.subscribe();
         let task = tokio::spawn(async move { session.run(live, Duration::from_secs(3600)).await });
@@ -420,14 +469,14 @@ mod tests {
                 .await
                 .expect("a frame before the deadline")
                 .expect("the session is running");
+            // A chunk holds one or more frames.
             let text = std::str::from_utf8(&frame).unwrap();
-            let id = text
-                .strip_prefix("id: ")
-                .unwrap()
-                .split('\n')
-                .next()
-                .unwrap();
-            received.push(id.parse::<u64>().unwrap());
+            assert!(text.ends_with("\n\n"), "whole frames only: {text:?}");
+            for line in text.lines() {
+                if let Some(id) = line.strip_prefix("id: ") {
+                    received.push(id.parse::<u64>().unwrap());
+                }
+            }
         }
         assert_eq!(received, expected);
         assert!(app.lag_recoveries.load(Ordering::Relaxed) > 0);

@@ -15,8 +15,9 @@ use tokio_util::task::TaskTracker;
 use super::auth::KeyRing;
 use super::bus;
 use super::catalogue::Catalogue;
-use super::store::Store;
+use super::store::{Store, StoreError};
 use super::{ServerConfig, ServerError};
+use crate::event::Event;
 
 /// What every handler and task shares.
 pub(crate) struct App {
@@ -105,6 +106,17 @@ impl AppState {
         {
             tracing::warn!("the store did not close within {:?}", app.shutdown_grace);
         }
+    }
+
+    /// Publishes events as the server's own: stored in one transaction (ids assigned in the
+    /// given order, timestamps filled in where missing), projected onto the state tables like
+    /// the orchestrator's events, then broadcast to every stream whose filter admits them.
+    /// `team` owns them (`auth::DEFAULT_TEAM` on a server without keys). Returns the ids.
+    ///
+    /// This is the server's ingest path without HTTP in front of it: for embedding the server
+    /// and for load generation (`benches/wire.rs`).
+    pub async fn ingest(&self, team: &str, events: Vec<Event>) -> Result<Vec<u64>, StoreError> {
+        self.0.store.append_batch(events, Arc::from(team)).await
     }
 
     /// The configured keys.

@@ -143,6 +143,15 @@ impl Store {
         self.call(move |db| db.append(event, &team)).await
     }
 
+    /// Stores a batch of events in one transaction and announces them; returns their ids.
+    pub(crate) async fn append_batch(
+        &self,
+        events: Vec<Event>,
+        team: Arc<str>,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.call(move |db| db.append_batch(events, &team)).await
+    }
+
     /// A new subscription to the live bus. Subscribe *before* reading the store, so that every
     /// event committed after the read is also in the subscription.
     pub(crate) fn subscribe(&self) -> bus::Receiver {
@@ -517,13 +526,44 @@ impl Db {
         Ok(id)
     }
 
+    /// Stores `events` in one transaction (ids assigned in order) and announces each on the bus
+    /// after the commit. One commit for the whole batch is what makes bulk ingest fast; the
+    /// events are as durable as any other once this returns. Returns the ids, in order.
+    pub(crate) fn append_batch(
+        &mut self,
+        events: Vec<Event>,
+        team: &str,
+    ) -> Result<Vec<u64>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut written = Vec::with_capacity(events.len());
+        let mut pruned_through = self.pruned_through;
+        for event in events {
+            let w = write_event(&tx, event, team, self.retention, pruned_through)?;
+            pruned_through = w.pruned_through;
+            written.push(w);
+        }
+        tx.commit()?;
+        let team: Arc<str> = Arc::from(team);
+        let mut ids = Vec::with_capacity(written.len());
+        for w in written {
+            ids.push(w.id);
+            self.publish_shared(w, team.clone());
+        }
+        Ok(ids)
+    }
+
     /// After a commit: remembers the new retention point and broadcasts, in commit order.
     fn publish(&mut self, written: Written, team: &str) {
+        self.publish_shared(written, Arc::from(team));
+    }
+
+    /// [`Db::publish`] with the team already shared (one allocation per batch, not per event).
+    fn publish_shared(&mut self, written: Written, team: Arc<str>) {
         self.pruned_through = written.pruned_through;
         // No subscribers is not an error: the event is in the store for whoever comes later.
         let _ = self.bus.send(Published {
             id: written.id,
-            team: Arc::from(team),
+            team,
             event: Arc::new(written.event),
             json: Arc::from(written.json),
         });
@@ -945,22 +985,22 @@ fn write_event(
         event.timestamp = Some(Local::now().fixed_offset());
     }
     event.id.clear();
-    tx.execute(
+    // The id is only known once the row exists, and the stored JSON carries it: insert, then
+    // fill the JSON in. Both statements are prepared once per connection (the ingest hot path).
+    tx.prepare_cached(
         "INSERT INTO events (type, app, team, deployment_id, json) VALUES (?1, ?2, ?3, ?4, '')",
-        params![
-            event.kind.as_str(),
-            event.app_name,
-            team,
-            event.deployment_id
-        ],
-    )?;
+    )?
+    .execute(params![
+        event.kind.as_str(),
+        event.app_name,
+        team,
+        event.deployment_id
+    ])?;
     let id = tx.last_insert_rowid() as u64;
     event.id = id.to_string();
     let json = event.to_json();
-    tx.execute(
-        "UPDATE events SET json = ?2 WHERE id = ?1",
-        params![id, json],
-    )?;
+    tx.prepare_cached("UPDATE events SET json = ?2 WHERE id = ?1")?
+        .execute(params![id, json])?;
     project(tx, &event, id)?;
     let pruned_through = prune(tx, id, retention, pruned_through)?;
     Ok(Written {
@@ -1134,6 +1174,36 @@ mod tests {
         assert_eq!(first.event.id, a.to_string());
         assert!(first.event.timestamp.is_some());
         assert!(first.json.contains(&format!(r#""id":"{a}""#)));
+    }
+
+    #[test]
+    fn a_batch_is_one_commit_broadcast_in_order_and_pruned_as_it_goes() {
+        let (mut db, mut rx) = db(Some(3));
+        let first = db
+            .append(Event::new(EventKind::Other("x".into()), "a"), "t")
+            .unwrap();
+        let events = (0..5)
+            .map(|i| Event::new(EventKind::Other("x".into()), "a").with("n", i))
+            .collect();
+        let ids = db.append_batch(events, "t").unwrap();
+        assert_eq!(ids, (first + 1..=first + 5).collect::<Vec<_>>());
+        let mut seen = Vec::new();
+        while let Ok(p) = rx.try_recv() {
+            assert_eq!(p.event.id, p.id.to_string());
+            assert!(p.json.contains(&format!(r#""id":"{}""#, p.id)));
+            seen.push(p.id);
+        }
+        assert_eq!(seen, (first..=first + 5).collect::<Vec<_>>());
+        // Retention 3: everything but the batch's last three is gone, and the point is known.
+        let filter = EventFilter {
+            team: Arc::from("t"),
+            app: None,
+            deployment: None,
+        };
+        let page = db.read_events(&filter, 0).unwrap();
+        let kept: Vec<u64> = page.events.iter().map(|e| e.id).collect();
+        assert_eq!(kept, ids[2..].to_vec());
+        assert_eq!(db.head().unwrap().pruned_through, ids[1]);
     }
 
     #[test]
