@@ -985,22 +985,29 @@ fn write_event(
         event.timestamp = Some(Local::now().fixed_offset());
     }
     event.id.clear();
-    // The id is only known once the row exists, and the stored JSON carries it: insert, then
-    // fill the JSON in. Both statements are prepared once per connection (the ingest hot path).
+    // The stored JSON carries the id, so the id is taken before the insert: the next one after
+    // the highest ever assigned (AUTOINCREMENT's `sqlite_sequence`, which retention and
+    // rolled-back transactions cannot lower), and the row is written once, complete. Only this
+    // thread writes, so nothing can take the id in between. Statements are prepared once per
+    // connection: this is the ingest hot path.
+    let id: u64 = tx
+        .prepare_cached(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1",
+        )?
+        .query_row([], |r| r.get(0))?;
+    event.id = id.to_string();
+    let json = event.to_json();
     tx.prepare_cached(
-        "INSERT INTO events (type, app, team, deployment_id, json) VALUES (?1, ?2, ?3, ?4, '')",
+        "INSERT INTO events (id, type, app, team, deployment_id, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
+        id,
         event.kind.as_str(),
         event.app_name,
         team,
-        event.deployment_id
+        event.deployment_id,
+        json
     ])?;
-    let id = tx.last_insert_rowid() as u64;
-    event.id = id.to_string();
-    let json = event.to_json();
-    tx.prepare_cached("UPDATE events SET json = ?2 WHERE id = ?1")?
-        .execute(params![id, json])?;
     project(tx, &event, id)?;
     let pruned_through = prune(tx, id, retention, pruned_through)?;
     Ok(Written {
