@@ -17,6 +17,13 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+/// The response header with which a server declares that every event on its stream is already
+/// serialised exactly as [`Event::to_json`] would (value `canonical`). `ctl server` sends it;
+/// `--output json` then writes the received JSON through unchanged instead of serialising the
+/// parsed event again, which is a large part of a fast stream's cost. Without it, every event
+/// is re-serialised into the canonical shape.
+pub const CANONICAL_HEADER: &str = "x-ctl-event-json";
+
 /// One event as carried in an SSE `data:` line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {

@@ -92,8 +92,10 @@ impl Default for WatchOptions {
 /// Something the watcher yields.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WatchItem {
-    /// A new event (never one already yielded).
-    Event(Event),
+    /// A new event (never one already yielded), with its JSON exactly as received when the
+    /// server declared it canonical ([`crate::event::CANONICAL_HEADER`]) and it is one line:
+    /// `--output json` writes that through instead of serialising the event again.
+    Event(Event, Option<Arc<str>>),
     /// A change in the connection, for the human on stderr.
     Notice(Notice),
 }
@@ -139,7 +141,15 @@ pub(crate) trait StreamSource: Send + Sync {
         &self,
         query: Vec<(String, String)>,
         last_event_id: Option<String>,
-    ) -> BoxFuture<'_, Result<ByteStream, Error>>;
+    ) -> BoxFuture<'_, Result<Opened, Error>>;
+}
+
+/// One opened event stream.
+pub(crate) struct Opened {
+    /// The response body.
+    pub(crate) bytes: ByteStream,
+    /// Whether the server declared its events canonical JSON ([`crate::event::CANONICAL_HEADER`]).
+    pub(crate) canonical: bool,
 }
 
 impl StreamSource for ApiClient {
@@ -147,24 +157,30 @@ impl StreamSource for ApiClient {
         &self,
         query: Vec<(String, String)>,
         last_event_id: Option<String>,
-    ) -> BoxFuture<'_, Result<ByteStream, Error>> {
+    ) -> BoxFuture<'_, Result<Opened, Error>> {
         Box::pin(async move {
             let pairs: Vec<(&str, &str)> = query
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
             let resp = self.open_stream(&pairs, last_event_id.as_deref()).await?;
+            let canonical = resp
+                .headers()
+                .get(crate::event::CANONICAL_HEADER)
+                .is_some_and(|v| v.as_bytes() == b"canonical");
             let bytes: ByteStream = Box::pin(
                 resp.bytes_stream()
                     .map(|r| r.map_err(|e| super::describe(&e))),
             );
-            Ok(bytes)
+            Ok(Opened { bytes, canonical })
         })
     }
 }
 
 struct Connection {
     bytes: ByteStream,
+    /// See [`Opened::canonical`].
+    canonical: bool,
     parser: SseParser,
     /// Whether a complete frame arrived: the stream is re-established, the outage is over.
     established: bool,
@@ -279,7 +295,7 @@ impl EventWatch {
             .pending
             .iter()
             .filter(|item| match item {
-                WatchItem::Event(ev) => self.wants(ev),
+                WatchItem::Event(ev, _) => self.wants(ev),
                 WatchItem::Notice(_) => true,
             })
             .cloned()
@@ -323,7 +339,7 @@ impl EventWatch {
         // A server (or proxy) that takes the connection but never answers is as dead as a
         // silent stream: the idle deadline applies to the answer too.
         let open = self.source.open(query, self.last_id.clone());
-        let bytes = tokio::time::timeout(self.options.idle_timeout, open)
+        let opened = tokio::time::timeout(self.options.idle_timeout, open)
             .await
             .map_err(|_| Error::Server {
                 status: None,
@@ -333,7 +349,8 @@ impl EventWatch {
                 ),
             })??;
         Ok(Connection {
-            bytes,
+            bytes: opened.bytes,
+            canonical: opened.canonical,
             parser: SseParser::new(),
             established: false,
         })
@@ -386,6 +403,7 @@ impl EventWatch {
         };
         match chunk {
             Some(Ok(bytes)) => {
+                let canonical = conn.canonical;
                 let result = conn.parser.feed(&bytes, &mut self.scratch);
                 if !self.scratch.is_empty() && !conn.established {
                     conn.established = true;
@@ -395,7 +413,7 @@ impl EventWatch {
                 }
                 let items = std::mem::take(&mut self.scratch);
                 for item in &items {
-                    self.accept(item);
+                    self.accept(item, canonical);
                 }
                 self.scratch = items;
                 self.scratch.clear();
@@ -409,7 +427,7 @@ impl EventWatch {
     }
 
     /// Handles one parsed SSE item: JSON decode, resume bookkeeping, de-duplication, filtering.
-    fn accept(&mut self, item: &SseItem) {
+    fn accept(&mut self, item: &SseItem, canonical: bool) {
         let sse = match item {
             SseItem::Retry(delay) => {
                 self.resumes = true;
@@ -432,8 +450,11 @@ impl EventWatch {
                 return;
             }
         };
+        // Received as it would be written, unless we have to fill something in.
+        let mut as_received = canonical && !event.id.is_empty() && !sse.data.contains('\n');
         if event.id.is_empty() {
             event.id.clone_from(&sse.id);
+            as_received = false;
         }
         if self.is_duplicate(&event.id, !sse.id.is_empty()) {
             return;
@@ -453,7 +474,8 @@ impl EventWatch {
                 self.end_replay();
             }
         }
-        self.pending.push_back(WatchItem::Event(event));
+        let raw = as_received.then(|| Arc::from(sse.data.as_str()));
+        self.pending.push_back(WatchItem::Event(event, raw));
     }
 
     /// Whether an event id was already processed; records it if not.
@@ -582,6 +604,8 @@ mod tests {
         conns: Mutex<VecDeque<Result<Vec<Step>, Error>>>,
         /// `(when, Last-Event-ID)` of every attempt.
         opened: Mutex<Vec<(Instant, Option<String>)>>,
+        /// Whether the streams declare canonical JSON, as `ctl server` does.
+        canonical: bool,
     }
 
     impl Script {
@@ -589,6 +613,15 @@ mod tests {
             Arc::new(Script {
                 conns: Mutex::new(conns.into()),
                 opened: Mutex::default(),
+                canonical: false,
+            })
+        }
+
+        fn canonical(conns: Vec<Result<Vec<Step>, Error>>) -> Arc<Self> {
+            Arc::new(Script {
+                conns: Mutex::new(conns.into()),
+                opened: Mutex::default(),
+                canonical: true,
             })
         }
 
@@ -602,7 +635,8 @@ mod tests {
             &self,
             _query: Vec<(String, String)>,
             last_event_id: Option<String>,
-        ) -> BoxFuture<'_, Result<ByteStream, Error>> {
+        ) -> BoxFuture<'_, Result<Opened, Error>> {
+            let canonical = self.canonical;
             self.opened
                 .lock()
                 .unwrap()
@@ -624,7 +658,10 @@ mod tests {
                     }
                 });
                 let body: ByteStream = Box::pin(body);
-                Ok(body)
+                Ok(Opened {
+                    bytes: body,
+                    canonical,
+                })
             })
         }
     }
@@ -683,14 +720,14 @@ mod tests {
     }
 
     fn is_terminal(item: &WatchItem) -> bool {
-        matches!(item, WatchItem::Event(e) if e.outcome().is_some())
+        matches!(item, WatchItem::Event(e, _) if e.outcome().is_some())
     }
 
     fn event_ids(items: &[WatchItem]) -> Vec<String> {
         items
             .iter()
             .filter_map(|i| match i {
-                WatchItem::Event(e) if e.kind != EventKind::Connected => Some(e.id.clone()),
+                WatchItem::Event(e, _) if e.kind != EventKind::Connected => Some(e.id.clone()),
                 _ => None,
             })
             .collect()
@@ -701,9 +738,65 @@ mod tests {
             .iter()
             .filter_map(|i| match i {
                 WatchItem::Notice(n) => Some(n.clone()),
-                WatchItem::Event(_) => None,
+                WatchItem::Event(..) => None,
             })
             .collect()
+    }
+
+    /// The received JSON of each event item, in order.
+    fn raws(items: &[WatchItem]) -> Vec<Option<String>> {
+        items
+            .iter()
+            .filter_map(|i| match i {
+                WatchItem::Event(e, raw) if e.kind != EventKind::Connected => {
+                    Some(raw.as_deref().map(str::to_owned))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn received_json_is_kept_only_from_a_canonical_server_and_only_as_sent() {
+        let no_id = "data: {\"type\":\"resource.active\",\"app_name\":\"shop\"}\n\n";
+        let two_lines = "id: 3\ndata: {\"id\":\"3\",\"type\":\"resource.active\",\ndata: \"app_name\":\"shop\"}\n\n";
+        let conn = || {
+            Ok(vec![
+                bytes(HELLO),
+                bytes(no_id),
+                bytes(&frame(1, "resource.created")),
+                bytes(two_lines),
+                bytes(&frame(4, "deployment.completed")),
+                Step::Stall,
+            ])
+        };
+        let canonical = Script::canonical(vec![conn()]);
+        let mut watch = watch_on(&canonical, WatchOptions::default()).await;
+        let (items, err) = drain(&mut watch, is_terminal).await;
+        assert!(err.is_none(), "{err:?}");
+        let first = frame(1, "resource.created");
+        let last = frame(4, "deployment.completed");
+        let data = |f: &str| f.lines().nth(1).unwrap()["data: ".len()..].to_owned();
+        assert_eq!(
+            raws(&items),
+            [
+                // Without an id in the JSON it is not as it would be written.
+                None,
+                Some(data(&first)),
+                // Two data lines are not one JSON line.
+                None,
+                Some(data(&last)),
+            ]
+        );
+
+        let plain = Script::new(vec![conn()]);
+        let mut watch = watch_on(&plain, WatchOptions::default()).await;
+        let (items, _) = drain(&mut watch, is_terminal).await;
+        assert_eq!(
+            raws(&items),
+            [None, None, None, None],
+            "no header, no trust"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -788,7 +881,7 @@ mod tests {
         };
         let mut watch = watch_on(&script, options).await;
         let hello = watch.next().await.unwrap();
-        assert!(matches!(hello, WatchItem::Event(e) if e.kind == EventKind::Connected));
+        assert!(matches!(hello, WatchItem::Event(e, _) if e.kind == EventKind::Connected));
         // Cancelling the wait (as a `select!` does) must not postpone the deadline.
         let early = tokio::time::timeout(Duration::from_secs(30), watch.next()).await;
         assert!(early.is_err(), "nothing within 30s: {early:?}");
@@ -831,7 +924,7 @@ mod tests {
             Step::Stall,
         ])]);
         let mut watch = watch_on(&script, WatchOptions::default()).await;
-        assert!(matches!(watch.next().await, Ok(WatchItem::Event(_))));
+        assert!(matches!(watch.next().await, Ok(WatchItem::Event(..))));
         // The caller is blocked (a slow stdout) far longer than the idle deadline.
         tokio::time::sleep(Duration::from_secs(600)).await;
         let (items, _) = drain(&mut watch, is_terminal).await;
@@ -911,7 +1004,7 @@ mod tests {
         assert!(!watch.server_resumes());
         let (items, _) = drain(
             &mut watch,
-            |i| matches!(i, WatchItem::Event(e) if e.kind == EventKind::ResourceActive),
+            |i| matches!(i, WatchItem::Event(e, _) if e.kind == EventKind::ResourceActive),
         )
         .await;
         assert_eq!(
@@ -967,7 +1060,7 @@ mod tests {
         ])]);
         let mut watch = watch_on(&script, WatchOptions::default()).await;
         let hello = watch.next().await.unwrap();
-        assert!(matches!(hello, WatchItem::Event(e) if e.kind == EventKind::Connected));
+        assert!(matches!(hello, WatchItem::Event(e, _) if e.kind == EventKind::Connected));
         watch.set_deployment(Some("1".into()));
         let (items, _) = drain(&mut watch, is_terminal).await;
         assert_eq!(event_ids(&items), ["2"]);

@@ -180,7 +180,7 @@ async fn wait_for_deletion(
             // `--timeout`, fixed before the loop so reconnects cannot extend it.
             () = &mut sleep => return Ok(End::Timeout),
             item = watch.next() => match item? {
-                WatchItem::Event(ev) => {
+                WatchItem::Event(ev, _) => {
                     reporter.event(&ev)?;
                     if ev.kind == EventKind::ApplicationDeleted && ev.app_name == app {
                         return Ok(End::Deleted);

@@ -204,7 +204,7 @@ async fn deploy(
     let early_events: Vec<WatchItem> = early
         .into_iter()
         .filter(|item| match item {
-            WatchItem::Event(ev) => watch.wants(ev),
+            WatchItem::Event(ev, _) => watch.wants(ev),
             WatchItem::Notice(_) => true,
         })
         .collect();

@@ -222,8 +222,8 @@ async fn handle_item(
     reporter: &mut Reporter,
 ) -> Result<Option<Outcome>, Error> {
     match item {
-        WatchItem::Event(ev) => {
-            reporter.event(&ev)?;
+        WatchItem::Event(ev, raw) => {
+            reporter.event_received(&ev, raw.as_deref())?;
             if let Some(outcome) = tracker.apply(&ev) {
                 return Ok(Some(outcome));
             }

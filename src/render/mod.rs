@@ -158,6 +158,8 @@ pub struct Reporter {
     /// The app being watched, for the progress header.
     app: Option<String>,
     started: std::time::Instant,
+    /// Reused for each JSON event line.
+    scratch: Vec<u8>,
 }
 
 impl Reporter {
@@ -214,6 +216,7 @@ impl Reporter {
             group_open: false,
             app: None,
             started: std::time::Instant::now(),
+            scratch: Vec::with_capacity(1024),
         }
     }
 
@@ -389,13 +392,28 @@ impl Reporter {
     /// The line is buffered: it reaches stdout at the next [`Reporter::flush`] (or with the next
     /// line of any other kind), unless progress rows are drawn, which need it placed now.
     pub fn event(&mut self, ev: &Event) -> io::Result<()> {
+        self.event_received(ev, None)
+    }
+
+    /// [`Reporter::event`] for an event as received: in JSON mode, `raw` (the event's JSON as
+    /// the server sent it, when the server vouched that it is canonical and one line) is
+    /// written as it is, saving the serialisation.
+    pub fn event_received(&mut self, ev: &Event, raw: Option<&str>) -> io::Result<()> {
         if self.is_json() {
+            if let (Some(raw), None) = (raw, &self.progress) {
+                self.stdout.write_all(raw.as_bytes())?;
+                return self.stdout.write_all(b"\n");
+            }
             if self.progress.is_some() {
                 let mut line = Vec::new();
                 json::write_event(ev, &mut line)?;
                 return self.emit_raw(Stream::Out, String::from_utf8_lossy(&line).trim_end());
             }
-            json::write_event(ev, &mut self.stdout)
+            // Serialised into a reused buffer first: writing each JSON token through the boxed
+            // writer costs a dynamic call per token.
+            self.scratch.clear();
+            json::write_event(ev, &mut self.scratch)?;
+            self.stdout.write_all(&self.scratch)
         } else {
             if ev.kind.is_internal() && !self.show_internal {
                 return Ok(());
@@ -716,6 +734,25 @@ mod tests {
             text.find("connection lost").unwrap(),
         );
         assert!(event < note, "{text:?}");
+    }
+
+    #[test]
+    fn json_mode_writes_received_json_as_it_is_and_text_mode_ignores_it() {
+        let ev = active("db");
+        // Not what serialising `ev` gives: proves the received bytes are the ones written.
+        let raw =
+            r#"{"type":"resource.active","app_name":"shop","data":{"resource_name":"db"},"x":1}"#;
+        let (mut json, out) = reporter(OutputFormat::Json);
+        json.event_received(&ev, Some(raw)).unwrap();
+        json.event_received(&ev, None).unwrap();
+        json.flush().unwrap();
+        assert_eq!(out.text(), format!("{raw}\n{}\n", ev.to_json()));
+
+        let (mut text, out) = reporter(OutputFormat::Text);
+        text.event_received(&ev, Some(raw)).unwrap();
+        text.flush().unwrap();
+        assert!(!out.text().contains('{'), "{:?}", out.text());
+        assert!(out.text().contains("db"));
     }
 
     #[test]

@@ -549,10 +549,16 @@ fn stamp(ev: &Event, timestamps: Timestamps, now: DateTime<Utc>) -> Option<Strin
     let at = ev.timestamp.map_or(now, |t| t.with_timezone(&Utc));
     match timestamps {
         Timestamps::None => None,
-        Timestamps::Utc => Some(at.format("%H:%M:%S").to_string()),
-        Timestamps::Local => Some(at.with_timezone(&Local).format("%H:%M:%S").to_string()),
+        Timestamps::Utc => Some(clock(&at)),
+        Timestamps::Local => Some(clock(&at.with_timezone(&Local))),
         Timestamps::Relative(start) => Some(relative(at - start)),
     }
+}
+
+/// `HH:MM:SS`. Written directly: a `strftime` pattern is parsed again on every call, and this
+/// runs once per event.
+fn clock(at: &impl chrono::Timelike) -> String {
+    format!("{:02}:{:02}:{:02}", at.hour(), at.minute(), at.second())
 }
 
 /// `+12.3s`, `+2m05.0s`, or negative for events older than the start (replayed history).

@@ -50,7 +50,7 @@ use super::auth::Caller;
 use super::bus::{self, Published};
 use super::state::App;
 use super::store::{EventFilter, Store};
-use crate::event::{Event, EventKind};
+use crate::event::{CANONICAL_HEADER, Event, EventKind};
 
 /// Frames buffered between a stream's task and its socket. Small on purpose: backpressure
 /// should reach the task quickly so the store, not memory, absorbs a slow reader.
@@ -184,6 +184,8 @@ pub(crate) async fn stream(
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache, no-transform"),
     );
+    // Events are stored as `Event::to_json` wrote them: clients may pass them through as is.
+    h.insert(CANONICAL_HEADER, HeaderValue::from_static("canonical"));
     // nginx buffers proxied responses unless told otherwise.
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
