@@ -69,10 +69,27 @@ pub enum StoreError {
 
 type Job = Box<dyn FnOnce(&mut Db) + Send>;
 
+/// Appends waiting together are committed together, up to this many requests per transaction.
+const MAX_GROUP: usize = 256;
+
+/// What the store thread is asked to do.
+enum Request {
+    /// Run a closure.
+    Call(Job),
+    /// Store and announce events. Kept apart from [`Request::Call`] so that appends queued at
+    /// the same moment can share one commit (group commit): a commit costs far more than an
+    /// insert, and concurrent deployments publish one event at a time.
+    Append {
+        events: Vec<Event>,
+        team: Arc<str>,
+        reply: oneshot::Sender<Result<Vec<u64>, StoreError>>,
+    },
+}
+
 /// The async handle to the store thread. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Store {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Request>,
     bus: bus::Sender,
 }
 
@@ -85,7 +102,7 @@ impl Store {
         bus_capacity: usize,
     ) -> Result<Store, StoreError> {
         let bus = bus::channel(bus_capacity);
-        let (jobs, mut rx) = mpsc::channel::<Job>(JOB_QUEUE);
+        let (jobs, mut rx) = mpsc::channel::<Request>(JOB_QUEUE);
         let (ready_tx, ready_rx) = oneshot::channel();
         let thread_bus = bus.clone();
         std::thread::Builder::new()
@@ -99,7 +116,35 @@ impl Store {
                     }
                 };
                 let _ = ready_tx.send(Ok(()));
-                while let Some(job) = rx.blocking_recv() {
+                let mut held = None;
+                while let Some(request) = held.take().or_else(|| rx.blocking_recv()) {
+                    let job: Job = match request {
+                        Request::Call(job) => job,
+                        Request::Append {
+                            events,
+                            team,
+                            reply,
+                        } => {
+                            // Take every append already waiting (stopping at anything else,
+                            // which runs next, so requests keep their order).
+                            let mut group = vec![(events, team, reply)];
+                            while group.len() < MAX_GROUP {
+                                match rx.try_recv() {
+                                    Ok(Request::Append {
+                                        events,
+                                        team,
+                                        reply,
+                                    }) => group.push((events, team, reply)),
+                                    Ok(other) => {
+                                        held = Some(other);
+                                        break;
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                            Box::new(move |db: &mut Db| db.append_group(group))
+                        }
+                    };
                     // A bug in one request must not take the whole store down; its caller sees
                     // `Closed` because the reply sender was dropped, and the open transaction
                     // (if any) rolls back when dropped.
@@ -134,13 +179,18 @@ impl Store {
         let job: Job = Box::new(move |db| {
             let _ = tx.send(f(db));
         });
-        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        self.jobs
+            .send(Request::Call(job))
+            .await
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Stores one event (assigning its id) and announces it on the bus.
+    /// Stores one event (assigning its id) and announces it on the bus. Appends that wait at
+    /// the same moment share one commit.
     pub(crate) async fn append(&self, event: Event, team: Arc<str>) -> Result<u64, StoreError> {
-        self.call(move |db| db.append(event, &team)).await
+        let ids = self.append_batch(vec![event], team).await?;
+        ids.first().copied().ok_or(StoreError::Closed)
     }
 
     /// Stores a batch of events in one transaction and announces them; returns their ids.
@@ -149,7 +199,16 @@ impl Store {
         events: Vec<Event>,
         team: Arc<str>,
     ) -> Result<Vec<u64>, StoreError> {
-        self.call(move |db| db.append_batch(events, &team)).await
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Request::Append {
+                events,
+                team,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// A new subscription to the live bus. Subscribe *before* reading the store, so that every
@@ -163,7 +222,7 @@ impl Store {
     pub(crate) async fn close(&self) {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |db| db.closing = Some(tx));
-        if self.jobs.send(job).await.is_ok() {
+        if self.jobs.send(Request::Call(job)).await.is_ok() {
             let _ = rx.await;
         }
     }
@@ -516,7 +575,9 @@ impl Db {
         Ok(())
     }
 
-    /// Stores one event and announces it. Returns its id.
+    /// Stores one event and announces it. Returns its id. (The server appends through
+    /// [`Store::append`], which groups commits; tests drive the database directly.)
+    #[cfg(test)]
     pub(crate) fn append(&mut self, event: Event, team: &str) -> Result<u64, StoreError> {
         let tx = self.conn.transaction()?;
         let written = write_event(&tx, event, team, self.retention, self.pruned_through)?;
@@ -550,6 +611,61 @@ impl Db {
             self.publish_shared(w, team.clone());
         }
         Ok(ids)
+    }
+
+    /// Several callers' appends in one transaction, each answered with its own ids. If the
+    /// shared transaction fails, each append is retried alone, so one bad request cannot fail
+    /// the others.
+    #[allow(clippy::type_complexity)]
+    fn append_group(
+        &mut self,
+        group: Vec<(
+            Vec<Event>,
+            Arc<str>,
+            oneshot::Sender<Result<Vec<u64>, StoreError>>,
+        )>,
+    ) {
+        if group.len() == 1 {
+            for (events, team, reply) in group {
+                let _ = reply.send(self.append_batch(events, &team));
+            }
+            return;
+        }
+        let attempt = (|| -> Result<Vec<(Vec<Written>, Arc<str>)>, StoreError> {
+            let tx = self.conn.transaction()?;
+            let mut pruned_through = self.pruned_through;
+            let mut all = Vec::with_capacity(group.len());
+            for (events, team, _) in &group {
+                let mut written = Vec::with_capacity(events.len());
+                for event in events {
+                    let w = write_event(&tx, event.clone(), team, self.retention, pruned_through)?;
+                    pruned_through = w.pruned_through;
+                    written.push(w);
+                }
+                all.push((written, team.clone()));
+            }
+            tx.commit()?;
+            Ok(all)
+        })();
+        match attempt {
+            Ok(all) => {
+                for ((written, team), (_, _, reply)) in all.into_iter().zip(group) {
+                    let ids = written.iter().map(|w| w.id).collect();
+                    for w in written {
+                        self.publish_shared(w, team.clone());
+                    }
+                    let _ = reply.send(Ok(ids));
+                }
+            }
+            Err(e) => {
+                tracing::debug!(
+                    "a grouped commit failed ({e}); committing its requests one by one"
+                );
+                for (events, team, reply) in group {
+                    let _ = reply.send(self.append_batch(events, &team));
+                }
+            }
+        }
     }
 
     /// After a commit: remembers the new retention point and broadcasts, in commit order.
@@ -1211,6 +1327,50 @@ mod tests {
         let kept: Vec<u64> = page.events.iter().map(|e| e.id).collect();
         assert_eq!(kept, ids[2..].to_vec());
         assert_eq!(db.head().unwrap().pruned_through, ids[1]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_appends_share_commits_and_keep_every_id_once_in_order() {
+        let store = Store::open(None, None, 4096).await.unwrap();
+        let mut bus = store.subscribe();
+        let team: Arc<str> = Arc::from("t");
+        let mut callers = Vec::new();
+        for caller in 0..32u64 {
+            let (store, team) = (store.clone(), team.clone());
+            callers.push(tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for n in 0..20u64 {
+                    let event = Event::new(EventKind::Other("x".into()), "a")
+                        .with("caller", caller)
+                        .with("n", n);
+                    if n % 5 == 0 {
+                        // Batches and single events mixed.
+                        let batch = vec![event.clone(), event];
+                        ids.extend(store.append_batch(batch, team.clone()).await.unwrap());
+                    } else {
+                        ids.push(store.append(event, team.clone()).await.unwrap());
+                    }
+                }
+                ids
+            }));
+        }
+        let mut all = Vec::new();
+        for caller in callers {
+            let ids = caller.await.unwrap();
+            // Each caller's own events are stored in the order it sent them.
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+            all.extend(ids);
+        }
+        all.sort_unstable();
+        let expected: Vec<u64> = (1..=32 * 24).collect();
+        assert_eq!(all, expected, "every id once, none skipped");
+        // The bus saw every event once, in id order.
+        let mut announced = Vec::new();
+        while let Ok(p) = bus.try_recv() {
+            announced.push(p.id);
+        }
+        assert_eq!(announced, expected);
+        store.close().await;
     }
 
     #[test]
