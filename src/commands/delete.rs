@@ -181,7 +181,9 @@ async fn wait_for_deletion(
             () = &mut sleep => return Ok(End::Timeout),
             item = watch.next() => match item? {
                 WatchItem::Event(ev, _) => {
+                    // Event lines are buffered; this wait shows each as it comes.
                     reporter.event(&ev)?;
+                    reporter.flush()?;
                     if ev.kind == EventKind::ApplicationDeleted && ev.app_name == app {
                         return Ok(End::Deleted);
                     }
