@@ -339,7 +339,27 @@ impl Nchan {
 }
 
 impl Drop for Nchan {
+    /// SIGTERM, so the master stops its workers (a killed master would leave them running);
+    /// if it has not exited within 5 s, the workers and the master are killed.
     fn drop(&mut self) {
+        use rustix::process::{Pid, Signal, kill_process};
+        let master = self.child.id();
+        let workers = children(master);
+        if let Some(pid) = Pid::from_raw(master as i32) {
+            let _ = kill_process(pid, Signal::TERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for worker in workers {
+            if let Some(pid) = Pid::from_raw(worker as i32) {
+                let _ = kill_process(pid, Signal::KILL);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
