@@ -876,29 +876,13 @@ async fn replay(opts: &Opts) -> Res<()> {
     );
     println!("{:<28} {:>12} {:>10}", "server", "events/s", "seconds");
     let http = reqwest::Client::new();
-    let ours = Ours::start(true).await?;
-    ours.preload(1, events, 1000).await?;
-    let secs = replay_runs(&http, &ours.stream_url(), events, runs).await?;
-    println!(
-        "{:<28} {:>12.0} {secs:>10.2}",
-        format!("ctl server ({events})"),
-        events as f64 / secs
-    );
-    ours.stop().await;
+    replay_ours(&http, events, runs).await?;
     if opts.with_nchan() {
         // nchan finds each next message of a replay by walking its list from the newest, so a
         // replay costs O(n^2): its run is smaller (--nchan-events), and ours is repeated at the
         // same size for a like-for-like row.
         let small = opts.num("nchan-events", 20_000)?;
-        let ours = Ours::start(true).await?;
-        ours.preload(1, small, 1000).await?;
-        let secs = replay_runs(&http, &ours.stream_url(), small, runs).await?;
-        println!(
-            "{:<28} {:>12.0} {secs:>10.2}",
-            format!("ctl server ({small})"),
-            small as f64 / secs
-        );
-        ours.stop().await;
+        replay_ours(&http, small, runs).await?;
         let nchan = Nchan::start(&opts.nchan_conf()).await?;
         let start = Instant::now();
         nchan.publish(&http, "replay", 1, small).await?;
@@ -914,6 +898,20 @@ async fn replay(opts: &Opts) -> Res<()> {
             small as f64 / publish
         );
     }
+    Ok(())
+}
+
+/// One row of the replay table for our server: `events` stored on disk, then replayed.
+async fn replay_ours(http: &reqwest::Client, events: u64, runs: u64) -> Res<()> {
+    let ours = Ours::start(true).await?;
+    ours.preload(1, events, 1000).await?;
+    let secs = replay_runs(http, &ours.stream_url(), events, runs).await?;
+    println!(
+        "{:<28} {:>12.0} {secs:>10.2}",
+        format!("ctl server ({events})"),
+        events as f64 / secs
+    );
+    ours.stop().await;
     Ok(())
 }
 

@@ -400,19 +400,20 @@ impl Reporter {
     /// written as it is, saving the serialisation.
     pub fn event_received(&mut self, ev: &Event, raw: Option<&str>) -> io::Result<()> {
         if self.is_json() {
-            if let (Some(raw), None) = (raw, &self.progress) {
-                self.stdout.write_all(raw.as_bytes())?;
-                return self.stdout.write_all(b"\n");
+            // The line is built in a reused buffer (serialising token by token through the
+            // boxed writer would cost a dynamic call per token).
+            self.scratch.clear();
+            match raw {
+                Some(raw) => {
+                    self.scratch.extend_from_slice(raw.as_bytes());
+                    self.scratch.push(b'\n');
+                }
+                None => json::write_event(ev, &mut self.scratch)?,
             }
             if self.progress.is_some() {
-                let mut line = Vec::new();
-                json::write_event(ev, &mut line)?;
-                return self.emit_raw(Stream::Out, String::from_utf8_lossy(&line).trim_end());
+                let line = String::from_utf8_lossy(&self.scratch).trim_end().to_owned();
+                return self.emit_raw(Stream::Out, &line);
             }
-            // Serialised into a reused buffer first: writing each JSON token through the boxed
-            // writer costs a dynamic call per token.
-            self.scratch.clear();
-            json::write_event(ev, &mut self.scratch)?;
             self.stdout.write_all(&self.scratch)
         } else {
             if ev.kind.is_internal() && !self.show_internal {

@@ -238,10 +238,10 @@ fn gap_frame(filter: &EventFilter, since: u64, pruned_through: u64) -> Bytes {
 
 /// Appends one event's frame to `out`.
 fn event_frame(out: &mut BytesMut, id: u64, json: &str) {
+    use std::fmt::Write as _;
     out.reserve(json.len() + 32);
-    out.put_slice(b"id: ");
-    out.put_slice(id.to_string().as_bytes());
-    out.put_slice(b"\ndata: ");
+    // Formatted in place: no string per event. Writing to a `BytesMut` cannot fail.
+    let _ = write!(out, "id: {id}\ndata: ");
     out.put_slice(json.as_bytes());
     out.put_slice(b"\n\n");
 }

@@ -79,11 +79,14 @@ enum Request {
     /// Store and announce events. Kept apart from [`Request::Call`] so that appends queued at
     /// the same moment can share one commit (group commit): a commit costs far more than an
     /// insert, and concurrent deployments publish one event at a time.
-    Append {
-        events: Vec<Event>,
-        team: Arc<str>,
-        reply: oneshot::Sender<Result<Vec<u64>, StoreError>>,
-    },
+    Append(Append),
+}
+
+/// One caller's events to store, and where its ids go.
+struct Append {
+    events: Vec<Event>,
+    team: Arc<str>,
+    reply: oneshot::Sender<Result<Vec<u64>, StoreError>>,
 }
 
 /// The async handle to the store thread. Cheap to clone.
@@ -120,21 +123,13 @@ impl Store {
                 while let Some(request) = held.take().or_else(|| rx.blocking_recv()) {
                     let job: Job = match request {
                         Request::Call(job) => job,
-                        Request::Append {
-                            events,
-                            team,
-                            reply,
-                        } => {
+                        Request::Append(first) => {
                             // Take every append already waiting (stopping at anything else,
                             // which runs next, so requests keep their order).
-                            let mut group = vec![(events, team, reply)];
+                            let mut group = vec![first];
                             while group.len() < MAX_GROUP {
                                 match rx.try_recv() {
-                                    Ok(Request::Append {
-                                        events,
-                                        team,
-                                        reply,
-                                    }) => group.push((events, team, reply)),
+                                    Ok(Request::Append(next)) => group.push(next),
                                     Ok(other) => {
                                         held = Some(other);
                                         break;
@@ -201,11 +196,11 @@ impl Store {
     ) -> Result<Vec<u64>, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Request::Append {
+            .send(Request::Append(Append {
                 events,
                 team,
                 reply,
-            })
+            }))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -616,40 +611,38 @@ impl Db {
     /// Several callers' appends in one transaction, each answered with its own ids. If the
     /// shared transaction fails, each append is retried alone, so one bad request cannot fail
     /// the others.
-    #[allow(clippy::type_complexity)]
-    fn append_group(
-        &mut self,
-        group: Vec<(
-            Vec<Event>,
-            Arc<str>,
-            oneshot::Sender<Result<Vec<u64>, StoreError>>,
-        )>,
-    ) {
+    fn append_group(&mut self, group: Vec<Append>) {
         if group.len() == 1 {
-            for (events, team, reply) in group {
+            for Append {
+                events,
+                team,
+                reply,
+            } in group
+            {
                 let _ = reply.send(self.append_batch(events, &team));
             }
             return;
         }
-        let attempt = (|| -> Result<Vec<(Vec<Written>, Arc<str>)>, StoreError> {
+        // Per request, in order: what it wrote.
+        let attempt = (|| -> Result<Vec<Vec<Written>>, StoreError> {
             let tx = self.conn.transaction()?;
             let mut pruned_through = self.pruned_through;
             let mut all = Vec::with_capacity(group.len());
-            for (events, team, _) in &group {
+            for Append { events, team, .. } in &group {
                 let mut written = Vec::with_capacity(events.len());
                 for event in events {
                     let w = write_event(&tx, event.clone(), team, self.retention, pruned_through)?;
                     pruned_through = w.pruned_through;
                     written.push(w);
                 }
-                all.push((written, team.clone()));
+                all.push(written);
             }
             tx.commit()?;
             Ok(all)
         })();
         match attempt {
             Ok(all) => {
-                for ((written, team), (_, _, reply)) in all.into_iter().zip(group) {
+                for (written, Append { team, reply, .. }) in all.into_iter().zip(group) {
                     let ids = written.iter().map(|w| w.id).collect();
                     for w in written {
                         self.publish_shared(w, team.clone());
@@ -661,7 +654,12 @@ impl Db {
                 tracing::debug!(
                     "a grouped commit failed ({e}); committing its requests one by one"
                 );
-                for (events, team, reply) in group {
+                for Append {
+                    events,
+                    team,
+                    reply,
+                } in group
+                {
                     let _ = reply.send(self.append_batch(events, &team));
                 }
             }
@@ -1299,6 +1297,15 @@ mod tests {
         assert!(first.json.contains(&format!(r#""id":"{a}""#)));
     }
 
+    /// Every event of one team.
+    fn team_only(team: &str) -> EventFilter {
+        EventFilter {
+            team: Arc::from(team),
+            app: None,
+            deployment: None,
+        }
+    }
+
     #[test]
     fn a_batch_is_one_commit_broadcast_in_order_and_pruned_as_it_goes() {
         let (mut db, mut rx) = db(Some(3));
@@ -1318,12 +1325,7 @@ mod tests {
         }
         assert_eq!(seen, (first..=first + 5).collect::<Vec<_>>());
         // Retention 3: everything but the batch's last three is gone, and the point is known.
-        let filter = EventFilter {
-            team: Arc::from("t"),
-            app: None,
-            deployment: None,
-        };
-        let page = db.read_events(&filter, 0).unwrap();
+        let page = db.read_events(&team_only("t"), 0).unwrap();
         let kept: Vec<u64> = page.events.iter().map(|e| e.id).collect();
         assert_eq!(kept, ids[2..].to_vec());
         assert_eq!(db.head().unwrap().pruned_through, ids[1]);
@@ -1456,12 +1458,7 @@ mod tests {
                 pruned_through: 7
             }
         );
-        let filter = EventFilter {
-            team: Arc::from("t"),
-            app: None,
-            deployment: None,
-        };
-        let page = db.read_events(&filter, 0).unwrap();
+        let page = db.read_events(&team_only("t"), 0).unwrap();
         let ids: Vec<u64> = page.events.iter().map(|e| e.id).collect();
         assert_eq!(ids, vec![8, 9, 10]);
     }
