@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use chrono::{DateTime, FixedOffset};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use serde_json::{Map, Value};
 
 /// The response header with which a server declares that every event on its stream is already
@@ -38,7 +38,11 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub app_name: String,
     /// When the server published the event (RFC 3339; the server's zone is kept).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "timestamp::deserialize"
+    )]
     pub timestamp: Option<DateTime<FixedOffset>>,
     /// Type-specific payload. See [`EventKind`] for the keys each type carries.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
@@ -132,6 +136,32 @@ impl Event {
     /// Parses one event from the JSON text of an SSE `data:` field.
     pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text)
+    }
+
+    /// Parses only what routes an event: `id`, `type`, `app_name` and `deployment_id`. The
+    /// rest (`timestamp`, `data`, `source`, unknown keys) is skipped over and left empty.
+    ///
+    /// For events that are written through exactly as received and that nothing else reads
+    /// (see [`crate::client::watch::Detail`]): building the `data` map and parsing the
+    /// timestamp are most of the cost of [`Event::from_json`].
+    pub fn route_from_json(text: &str) -> Result<Self, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Route {
+            #[serde(default)]
+            id: String,
+            #[serde(rename = "type")]
+            kind: EventKind,
+            #[serde(default)]
+            app_name: String,
+            #[serde(default)]
+            deployment_id: Option<String>,
+        }
+        let route: Route = serde_json::from_str(text)?;
+        Ok(Event {
+            id: route.id,
+            deployment_id: route.deployment_id,
+            ..Event::new(route.kind, route.app_name)
+        })
     }
 }
 
@@ -296,14 +326,183 @@ impl Serialize for EventKind {
 
 impl<'de> Deserialize<'de> for EventKind {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = Cow::<str>::deserialize(deserializer)?;
-        Ok(EventKind::parse(&s))
+        // A visitor rather than `String`/`Cow`: a known type is read without allocating.
+        struct Kind;
+        impl de::Visitor<'_> for Kind {
+            type Value = EventKind;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an event type string")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<EventKind, E> {
+                Ok(EventKind::parse(s))
+            }
+        }
+        deserializer.deserialize_str(Kind)
+    }
+}
+
+/// Reading `timestamp`. Servers write RFC 3339 with a `T`, seconds, an optional fraction and `Z`
+/// or `+hh:mm`; that shape is read by hand, because chrono's general parser was one of the
+/// larger costs of reading a fast stream. Anything else (lower-case `t`, a leap second, a
+/// space instead of `T`) goes to chrono's parser, which decides as before.
+mod timestamp {
+    use std::fmt;
+
+    use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
+    use serde::{Deserialize, Deserializer, de};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<DateTime<FixedOffset>>, D::Error> {
+        struct Timestamp(DateTime<FixedOffset>);
+        impl<'de> Deserialize<'de> for Timestamp {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_str(Visitor)
+            }
+        }
+        struct Visitor;
+        impl de::Visitor<'_> for Visitor {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an RFC 3339 timestamp")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Timestamp, E> {
+                match parse_common(s) {
+                    Some(at) => Ok(Timestamp(at)),
+                    None => s.parse().map(Timestamp).map_err(E::custom),
+                }
+            }
+        }
+        Ok(Option::<Timestamp>::deserialize(deserializer)?.map(|t| t.0))
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+hh:mm|-hh:mm)`, or `None` for anything else.
+    pub(super) fn parse_common(s: &str) -> Option<DateTime<FixedOffset>> {
+        let b = s.as_bytes();
+        if b.len() < 20
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || b[10] != b'T'
+            || b[13] != b':'
+            || b[16] != b':'
+        {
+            return None;
+        }
+        let date = NaiveDate::from_ymd_opt(
+            digits(&b[0..4])? as i32,
+            digits(&b[5..7])?,
+            digits(&b[8..10])?,
+        )?;
+        let (hour, minute, second) = (
+            digits(&b[11..13])?,
+            digits(&b[14..16])?,
+            digits(&b[17..19])?,
+        );
+        let mut rest = &b[19..];
+        let mut nanos = 0;
+        if let Some(fraction) = rest.strip_prefix(b".") {
+            let len = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+            if len == 0 || len > 9 {
+                return None;
+            }
+            nanos = digits(&fraction[..len])? * 10u32.pow(9 - len as u32);
+            rest = &fraction[len..];
+        }
+        let offset = match rest {
+            b"Z" => 0,
+            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+                let secs = (digits(&[*h1, *h2])? * 60 + digits(&[*m1, *m2])?) as i32 * 60;
+                if *sign == b'-' { -secs } else { secs }
+            }
+            _ => return None,
+        };
+        // A leap second (`:60`) is not representable here; chrono's parser handles it.
+        if second > 59 {
+            return None;
+        }
+        let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
+        NaiveDateTime::new(date, time)
+            .and_local_timezone(FixedOffset::east_opt(offset)?)
+            .single()
+    }
+
+    /// ASCII digits as a number (at most 9 of them).
+    fn digits(b: &[u8]) -> Option<u32> {
+        b.iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routing_fields_parse_like_the_full_event() {
+        let line = r#"{"id":"42","type":"resource.active","app_name":"shop","timestamp":"2026-11-27T12:07:48Z","data":{"resource_name":"db","nested":{"a":[1,2]}},"source":"engine","deployment_id":"7","extra":true}"#;
+        let full = Event::from_json(line).unwrap();
+        let route = Event::route_from_json(line).unwrap();
+        assert_eq!(
+            (
+                &route.id,
+                &route.kind,
+                &route.app_name,
+                &route.deployment_id
+            ),
+            (&full.id, &full.kind, &full.app_name, &full.deployment_id)
+        );
+        assert!(route.data.is_empty() && route.timestamp.is_none() && route.extra.is_empty());
+        // What is not JSON, or has no type, is an error either way.
+        for bad in [r#"{"id":"1""#, r#"{"id":"1"}"#, "[1]"] {
+            assert!(Event::from_json(bad).is_err() && Event::route_from_json(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn common_timestamps_read_by_hand_match_chrono() {
+        for text in [
+            "2026-11-27T12:07:48Z",
+            "2026-11-27T12:07:48.031303191Z",
+            "2026-11-27T12:07:48.5Z",
+            "2026-11-27T12:07:48.123+01:00",
+            "2024-02-29T23:59:59.999999999-05:30",
+            "1970-01-01T00:00:00+00:00",
+            "2024-11-12T15:04:02.123456789+14:00",
+        ] {
+            let by_hand = timestamp::parse_common(text);
+            assert!(by_hand.is_some(), "{text} takes the fast path");
+            assert_eq!(by_hand, DateTime::parse_from_rfc3339(text).ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn other_timestamp_shapes_fall_back_to_chrono() {
+        for text in [
+            "2026-11-27t12:07:48Z",
+            "2026-11-27 12:07:48Z",
+            "2016-12-31T23:59:60Z",
+            "2026-11-27T12:07:48.1234567891Z",
+            "2026-11-27T12:07:48.Z",
+            "2026-11-27T12:07:48",
+            "2026-02-30T12:07:48Z",
+            "2026-11-27T24:00:00Z",
+            "2026-11-27T12:07:48+0100",
+            "２026-11-27T12:07:48Z",
+        ] {
+            assert_eq!(timestamp::parse_common(text), None, "{text}");
+        }
+        // Through the event: chrono still decides, as it always did.
+        let leap = Event::from_json(r#"{"type":"connected","timestamp":"2016-12-31T23:59:60Z"}"#);
+        assert_eq!(
+            leap.unwrap().timestamp,
+            DateTime::parse_from_rfc3339("2016-12-31T23:59:60Z").ok()
+        );
+        let bad = Event::from_json(r#"{"type":"connected","timestamp":"2026-02-30T12:07:48Z"}"#);
+        assert!(bad.unwrap_err().to_string().contains("out of range"));
+        let null = Event::from_json(r#"{"type":"connected","timestamp":null}"#).unwrap();
+        assert_eq!(null.timestamp, None);
+    }
 
     #[test]
     fn innominatus_event_parses_with_integer_data() {

@@ -126,6 +126,25 @@ impl Tracker {
         (active, self.resources.len())
     }
 
+    /// Whether [`Tracker::apply`] reads anything of an event of this type beyond its type, in
+    /// terminal and follow modes (inferred mode reads every event's `resource_name` and
+    /// timestamp). Events of other types may reach it with only their routing fields parsed
+    /// ([`Event::route_from_json`]); a unit test holds the two in step.
+    pub fn reads_data(kind: &EventKind) -> bool {
+        matches!(
+            kind,
+            EventKind::DeploymentStarted
+                | EventKind::ResourceCreated
+                | EventKind::ResourceProvisioning
+                | EventKind::ProviderResolved
+                | EventKind::StepStarted
+                | EventKind::ResourceActive
+                | EventKind::ResourceFailed
+                | EventKind::DeploymentCompleted
+                | EventKind::DeploymentFailed
+        )
+    }
+
     /// Applies one event. Returns the outcome if this event finished the deployment.
     pub fn apply(&mut self, ev: &Event) -> Option<Outcome> {
         if self.outcome.is_some() {
@@ -297,6 +316,44 @@ mod tests {
         Event::new(kind, "app")
             .with("resource_name", name)
             .with("resource_type", "postgres")
+    }
+
+    /// `reads_data` must name every type whose data `apply` uses: for each type, an event
+    /// carrying every key `apply` knows leaves the same state as the same event reduced to its
+    /// routing fields, unless `reads_data` says its data is read.
+    #[test]
+    fn types_not_named_by_reads_data_are_applied_from_their_type_alone() {
+        let resources = serde_json::json!([
+            {"name": "db", "type": "postgres", "state": "active"},
+            {"name": "cache", "type": "redis", "state": "failed"},
+        ]);
+        let mut kinds = EventKind::ALL.to_vec();
+        kinds.push(EventKind::Other("custom.thing".to_owned()));
+        for mode in [Mode::Terminal, Mode::Follow] {
+            for kind in &kinds {
+                let mut full = res(kind.clone(), "db")
+                    .with("error", "boom")
+                    .with("step_number", 2)
+                    .with("total_steps", 3)
+                    .with("step_name", "migrate")
+                    .with("resources", resources.clone());
+                full.timestamp =
+                    Some(DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z").unwrap());
+                let route = Event::route_from_json(&full.to_json()).unwrap();
+                let seen = if Tracker::reads_data(kind) {
+                    &full
+                } else {
+                    &route
+                };
+                let (mut a, mut b) = (
+                    Tracker::new(mode, [("db", "postgres")]),
+                    Tracker::new(mode, [("db", "postgres")]),
+                );
+                assert_eq!(a.apply(&full), b.apply(seen), "{kind} in {mode:?}");
+                assert_eq!(a.resources(), b.resources(), "{kind} in {mode:?}");
+                assert_eq!(a.error(), b.error(), "{kind} in {mode:?}");
+            }
+        }
     }
 
     #[test]

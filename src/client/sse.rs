@@ -116,7 +116,18 @@ impl SseParser {
     }
 
     /// Feeds one chunk, appending every complete item to `out`.
-    pub fn feed(&mut self, mut chunk: &[u8], out: &mut Vec<SseItem>) -> Result<(), SseError> {
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<SseItem>) -> Result<(), SseError> {
+        self.feed_with(chunk, |item| out.push(item.to_owned()))
+    }
+
+    /// Feeds one chunk, handing every complete item to `on_item` as it is dispatched, borrowed
+    /// from the parser: the hot path of a fast stream, where allocating an id, a type and a
+    /// data string for every event would cost more than parsing them.
+    pub fn feed_with(
+        &mut self,
+        mut chunk: &[u8],
+        mut on_item: impl FnMut(SseRef<'_>),
+    ) -> Result<(), SseError> {
         if self.at_start {
             // The BOM may arrive split across chunks: hold back a prefix of it until we know.
             let mut head = std::mem::take(&mut self.partial);
@@ -129,26 +140,30 @@ impl SseParser {
             self.at_start = false;
             chunk = &chunk[take..];
             let head = head.strip_prefix(BOM).unwrap_or(&head).to_vec();
-            self.feed_lines(&head, out)?;
+            self.feed_lines(&head, &mut on_item)?;
         }
-        self.feed_lines(chunk, out)
+        self.feed_lines(chunk, &mut on_item)
     }
 
-    fn feed_lines(&mut self, mut chunk: &[u8], out: &mut Vec<SseItem>) -> Result<(), SseError> {
+    fn feed_lines(
+        &mut self,
+        mut chunk: &[u8],
+        on_item: &mut impl FnMut(SseRef<'_>),
+    ) -> Result<(), SseError> {
         if self.after_cr {
             self.after_cr = false;
             if let Some(rest) = chunk.strip_prefix(b"\n") {
                 chunk = rest;
             }
         }
-        while let Some(end) = chunk.iter().position(|&b| b == b'\n' || b == b'\r') {
+        while let Some(end) = memchr::memchr2(b'\n', b'\r', chunk) {
             let line_end = chunk[end];
             if self.partial.is_empty() {
-                self.process_line(&chunk[..end], out)?;
+                self.process_line(&chunk[..end], on_item)?;
             } else {
                 let mut line = std::mem::take(&mut self.partial);
                 line.extend_from_slice(&chunk[..end]);
-                self.process_line(&line, out)?;
+                self.process_line(&line, on_item)?;
                 // Keep the allocation for the next partial line.
                 line.clear();
                 self.partial = line;
@@ -171,15 +186,19 @@ impl SseParser {
         Ok(())
     }
 
-    fn process_line(&mut self, line: &[u8], out: &mut Vec<SseItem>) -> Result<(), SseError> {
+    fn process_line(
+        &mut self,
+        line: &[u8],
+        on_item: &mut impl FnMut(SseRef<'_>),
+    ) -> Result<(), SseError> {
         if line.is_empty() {
-            self.dispatch(out);
+            self.dispatch(on_item);
             return Ok(());
         }
         if line[0] == b':' {
             return Ok(());
         }
-        let (name, value) = match line.iter().position(|&b| b == b':') {
+        let (name, value) = match memchr::memchr(b':', line) {
             Some(colon) => {
                 let value = &line[colon + 1..];
                 (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
@@ -193,18 +212,22 @@ impl SseParser {
                         limit: self.max_event_bytes,
                     });
                 }
-                self.data.push_str(&String::from_utf8_lossy(value));
+                push_utf8(&mut self.data, value);
                 self.data.push('\n');
             }
-            b"event" => self.event_type = String::from_utf8_lossy(value).into_owned(),
+            b"event" => {
+                self.event_type.clear();
+                push_utf8(&mut self.event_type, value);
+            }
             // An id containing NUL is ignored (the standard's rule).
             b"id" if !value.contains(&0) => {
-                self.last_id = String::from_utf8_lossy(value).into_owned();
+                self.last_id.clear();
+                push_utf8(&mut self.last_id, value);
             }
             // Digits only; a value that overflows u64 is as good as absent.
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 if let Ok(ms) = std::str::from_utf8(value).unwrap_or("").parse::<u64>() {
-                    out.push(SseItem::Retry(Duration::from_millis(ms)));
+                    on_item(SseRef::Retry(Duration::from_millis(ms)));
                 }
             }
             _ => {}
@@ -212,24 +235,64 @@ impl SseParser {
         Ok(())
     }
 
-    fn dispatch(&mut self, out: &mut Vec<SseItem>) {
-        let event_type = std::mem::take(&mut self.event_type);
-        if self.data.is_empty() {
-            return;
-        }
-        let mut data = std::mem::take(&mut self.data);
-        if data.ends_with('\n') {
-            data.pop();
-        }
-        out.push(SseItem::Event(SseEvent {
-            id: self.last_id.clone(),
-            event: if event_type.is_empty() {
-                "message".to_owned()
+    fn dispatch(&mut self, on_item: &mut impl FnMut(SseRef<'_>)) {
+        if !self.data.is_empty() {
+            // Every data line added a newline; the last one is not part of the data.
+            let data = &self.data[..self.data.len() - 1];
+            let event = if self.event_type.is_empty() {
+                "message"
             } else {
-                event_type
-            },
-            data,
-        }));
+                &self.event_type
+            };
+            on_item(SseRef::Event {
+                id: &self.last_id,
+                event,
+                data,
+            });
+        }
+        // The buffers are kept for the next event.
+        self.data.clear();
+        self.event_type.clear();
+    }
+}
+
+/// An item as the parser dispatches it, borrowed from the parser's buffers (see
+/// [`SseParser::feed_with`]); [`SseRef::to_owned`] makes an [`SseItem`] of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SseRef<'a> {
+    /// A dispatched event: the last event id, the type, the data lines joined with `\n`.
+    Event {
+        /// See [`SseEvent::id`].
+        id: &'a str,
+        /// See [`SseEvent::event`].
+        event: &'a str,
+        /// See [`SseEvent::data`].
+        data: &'a str,
+    },
+    /// The server set the reconnection time.
+    Retry(Duration),
+}
+
+impl SseRef<'_> {
+    /// The owned item.
+    pub fn to_owned(self) -> SseItem {
+        match self {
+            SseRef::Event { id, event, data } => SseItem::Event(SseEvent {
+                id: id.to_owned(),
+                event: event.to_owned(),
+                data: data.to_owned(),
+            }),
+            SseRef::Retry(delay) => SseItem::Retry(delay),
+        }
+    }
+}
+
+/// Appends `bytes` as text: validated in one pass when it is UTF-8 (the norm), with
+/// replacement characters otherwise.
+fn push_utf8(out: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => out.push_str(text),
+        Err(_) => out.push_str(&String::from_utf8_lossy(bytes)),
     }
 }
 

@@ -14,7 +14,7 @@
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::client::ApiClient;
-use crate::client::watch::{EventWatch, Notice, WatchItem};
+use crate::client::watch::{Detail, EventWatch, Notice, WatchItem};
 use crate::error::Error;
 use crate::event::{EventKind, Outcome};
 use crate::exit::ExitStatus;
@@ -85,6 +85,12 @@ pub(crate) async fn run(
     interrupt: &mut Interrupt,
     early: impl IntoIterator<Item = WatchItem>,
 ) -> Result<ExitStatus, Error> {
+    if reporter.writes_json_through() && tracker.mode() != Mode::Inferred {
+        // Events are written as received; only the types the tracker reads need parsing.
+        watch.set_detail(Detail::PassThrough {
+            full: Tracker::reads_data,
+        });
+    }
     let mut end = None;
     for item in early {
         if let Some(outcome) = handle(&follow, item, tracker, reporter).await? {

@@ -321,6 +321,12 @@ impl Reporter {
         self.emit(Stream::Err, &line)
     }
 
+    /// Whether events are written as the JSON they were received in, when there is one
+    /// (`--output json`): [`Reporter::event_received`] then reads nothing else of them.
+    pub fn writes_json_through(&self) -> bool {
+        self.is_json()
+    }
+
     fn is_json(&self) -> bool {
         self.format == OutputFormat::Json
     }
