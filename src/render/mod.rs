@@ -160,6 +160,8 @@ pub struct Reporter {
     started: std::time::Instant,
     /// Reused for each JSON event line.
     scratch: Vec<u8>,
+    /// The same, for text event lines.
+    line: String,
 }
 
 impl Reporter {
@@ -217,6 +219,7 @@ impl Reporter {
             app: None,
             started: std::time::Instant::now(),
             scratch: Vec::with_capacity(1024),
+            line: String::with_capacity(256),
         }
     }
 
@@ -434,17 +437,20 @@ impl Reporter {
             if step_detail && !self.out_style.verbose {
                 return Ok(());
             }
-            let line = text::event_line(ev, &self.out_style);
-            if self.progress.is_some() {
-                return self.emit(Stream::Out, &line);
-            }
-            let line = if self.github {
-                github::neutralize(&line)
+            // Built in a reused buffer: one line per event, no allocation per line.
+            let mut line = std::mem::take(&mut self.line);
+            line.clear();
+            text::write_event_line(&mut line, ev, &self.out_style, chrono::Utc::now);
+            let written = if self.progress.is_some() {
+                self.emit(Stream::Out, &line)
+            } else if self.github {
+                writeln!(self.stdout, "{}", github::neutralize(&line))
             } else {
-                std::borrow::Cow::Borrowed(line.as_str())
+                line.push('\n');
+                self.stdout.write_all(line.as_bytes())
             };
-            self.stdout.write_all(line.as_bytes())?;
-            self.stdout.write_all(b"\n")
+            self.line = line;
+            written
         }
     }
 

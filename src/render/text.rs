@@ -21,7 +21,9 @@ use std::iter::Peekable;
 use std::str::Chars;
 use std::time::Duration;
 
-use chrono::{DateTime, Local, TimeDelta, Utc};
+use std::cell::Cell;
+
+use chrono::{DateTime, FixedOffset, Local, Offset, TimeDelta, TimeZone, Utc};
 use serde_json::Value;
 
 use super::palette::{Palette, Tone};
@@ -523,15 +525,41 @@ impl TextStyle {
 ///
 /// Lines are joined with `\n`; there is no trailing newline.
 pub fn event_line(ev: &Event, style: &TextStyle) -> String {
-    event_line_at(ev, style, Utc::now())
+    let mut line = String::new();
+    write_event_line(&mut line, ev, style, Utc::now);
+    line
 }
 
 /// [`event_line`] with the rendering time given, for events without a timestamp.
 pub fn event_line_at(ev: &Event, style: &TextStyle, now: DateTime<Utc>) -> String {
-    let palette = style.palette;
     let mut line = String::new();
-    if let Some(stamp) = stamp(ev, style.timestamps, now) {
-        let _ = write!(line, "{} ", palette.timestamp(format!("[{stamp}]")));
+    write_event_line(&mut line, ev, style, || now);
+    line
+}
+
+/// Appends [`event_line`] to `line`, without a newline: the reporter's path, which reuses one
+/// buffer for every line. `now` is asked only for an event without a timestamp.
+pub fn write_event_line(
+    line: &mut String,
+    ev: &Event,
+    style: &TextStyle,
+    now: impl FnOnce() -> DateTime<Utc>,
+) {
+    let palette = style.palette;
+    if !matches!(style.timestamps, Timestamps::None) {
+        let at = ev.timestamp.map_or_else(now, |t| t.with_timezone(&Utc));
+        match style.timestamps {
+            Timestamps::None => {}
+            Timestamps::Utc => write_clock(line, palette, &at),
+            Timestamps::Local => write_clock(line, palette, &at.with_timezone(&local_offset(at))),
+            Timestamps::Relative(start) => {
+                let _ = write!(
+                    line,
+                    "{} ",
+                    palette.timestamp(format_args!("[{}]", relative(at - start)))
+                );
+            }
+        }
     }
     line.push_str(&icon_column(&ev.kind, style.icons));
     line.push(' ');
@@ -541,24 +569,38 @@ pub fn event_line_at(ev: &Event, style: &TextStyle, now: DateTime<Utc>) -> Strin
             let _ = write!(line, "\n    {}", palette.dim(detail));
         }
     }
-    line
 }
 
-/// The timestamp text, without brackets.
-fn stamp(ev: &Event, timestamps: Timestamps, now: DateTime<Utc>) -> Option<String> {
-    let at = ev.timestamp.map_or(now, |t| t.with_timezone(&Utc));
-    match timestamps {
-        Timestamps::None => None,
-        Timestamps::Utc => Some(clock(&at)),
-        Timestamps::Local => Some(clock(&at.with_timezone(&Local))),
-        Timestamps::Relative(start) => Some(relative(at - start)),
+/// `[HH:MM:SS] `. Written directly: a `strftime` pattern is parsed again on every call, and
+/// this runs once per event.
+fn write_clock(line: &mut String, palette: Palette, at: &impl chrono::Timelike) {
+    let _ = write!(
+        line,
+        "{} ",
+        palette.timestamp(format_args!(
+            "[{:02}:{:02}:{:02}]",
+            at.hour(),
+            at.minute(),
+            at.second()
+        ))
+    );
+}
+
+/// The local zone's offset at `at`. Asked once per UTC second and remembered: a fast stream
+/// renders many events within one second, and each lookup of the zone also reads the clock
+/// (to notice a changed zone). Offsets change only at whole seconds.
+fn local_offset(at: DateTime<Utc>) -> FixedOffset {
+    thread_local! {
+        static LAST: Cell<Option<(i64, FixedOffset)>> = const { Cell::new(None) };
     }
-}
-
-/// `HH:MM:SS`. Written directly: a `strftime` pattern is parsed again on every call, and this
-/// runs once per event.
-fn clock(at: &impl chrono::Timelike) -> String {
-    format!("{:02}:{:02}:{:02}", at.hour(), at.minute(), at.second())
+    LAST.with(|last| match last.get() {
+        Some((second, offset)) if second == at.timestamp() => offset,
+        _ => {
+            let offset = Local.offset_from_utc_datetime(&at.naive_utc()).fix();
+            last.set(Some((at.timestamp(), offset)));
+            offset
+        }
+    })
 }
 
 /// `+12.3s`, `+2m05.0s`, or negative for events older than the start (replayed history).

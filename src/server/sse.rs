@@ -49,7 +49,7 @@ use super::api_error::ApiError;
 use super::auth::Caller;
 use super::bus::{self, Published};
 use super::state::App;
-use super::store::{EventFilter, Store};
+use super::store::{self, EventFilter, Store};
 use crate::event::{CANONICAL_HEADER, Event, EventKind};
 
 /// Frames buffered between a stream's task and its socket. Small on purpose: backpressure
@@ -319,38 +319,50 @@ impl Session {
         self.catch_up().await
     }
 
-    /// Replays from the store everything after `last`, until the end of the log.
+    /// Replays from the store everything after `last`, until the end of the log. The next
+    /// page is read while this one is sent, so the store thread and this task overlap.
     async fn catch_up(&mut self) -> Flow {
-        loop {
-            let filter = self.filter.clone();
-            let after = self.last;
-            let page = self
-                .store
-                .call(move |db| db.read_events(&filter, after))
-                .await
-                .map_err(|_| End)?;
+        let mut next = Some(self.read_page(self.last));
+        while let Some(reading) = next.take() {
+            let page = reading.await.map_err(|_| End)?.map_err(|_| End)?;
+            if !page.at_end {
+                if let Some(last) = page.events.last() {
+                    next = Some(self.read_page(last.id));
+                }
+            }
             for event in &page.events {
-                let flow = self.deliver(
-                    event.id,
-                    &event.kind,
-                    event.deployment_id.as_deref(),
-                    &event.json,
-                );
+                let (send, flow) =
+                    self.handle(event.id, &event.kind, event.deployment_id.as_deref());
+                if send {
+                    self.batch
+                        .extend_from_slice(&page.encoded[event.encoded.clone()]);
+                }
                 if flow.is_err() || self.batch.len() >= BATCH_BYTES {
                     self.flush().await?;
                 }
                 flow?;
             }
             self.flush().await?;
-            if page.at_end {
-                // The deployment had ended when this page was read, yet its terminal event was
-                // not delivered: retention deleted it. Nothing more will come.
-                if self.filter.deployment.is_some() && page.deployment_finished {
-                    return Err(End);
-                }
-                return Ok(());
+            // The deployment had ended when this page was read, yet its terminal event was not
+            // delivered: retention deleted it. Nothing more will come.
+            if page.at_end && self.filter.deployment.is_some() && page.deployment_finished {
+                return Err(End);
             }
         }
+        Ok(())
+    }
+
+    /// Starts reading the page of events after `after`, each encoded as its SSE frame.
+    fn read_page(
+        &self,
+        after: u64,
+    ) -> tokio::task::JoinHandle<Result<store::Page, store::StoreError>> {
+        let (store, filter) = (self.store.clone(), self.filter.clone());
+        tokio::spawn(async move {
+            store
+                .call(move |db| db.read_events(&filter, after, event_frame))
+                .await
+        })
     }
 
     fn on_live(&mut self, published: &Published) -> Flow {
@@ -371,30 +383,28 @@ impl Session {
                 && event.outcome().is_some();
             return if ends { Err(End) } else { Ok(()) };
         }
-        self.deliver(
-            published.id,
-            &event.kind,
-            event.deployment_id.as_deref(),
-            &published.json,
-        )
+        let (send, flow) = self.handle(published.id, &event.kind, event.deployment_id.as_deref());
+        if send {
+            event_frame(&mut self.batch, published.id, &published.json);
+        }
+        flow
     }
 
-    /// Adds one event the filter admits to the batch, unless already handled or excluded by
-    /// `types`; ends the stream after the followed deployment's terminal event (even if `types`
-    /// hides it). The caller flushes.
-    fn deliver(&mut self, id: u64, kind: &EventKind, deployment: Option<&str>, json: &str) -> Flow {
+    /// Decides about one event the filter admits: whether to send it (not already handled,
+    /// and of a type asked for by `types`), and whether the stream ends after it (the followed
+    /// deployment's terminal event, even if `types` hides it). The caller adds the frame and
+    /// flushes.
+    fn handle(&mut self, id: u64, kind: &EventKind, deployment: Option<&str>) -> (bool, Flow) {
         if id <= self.last {
-            return Ok(());
+            return (false, Ok(()));
         }
         self.last = id;
-        if self.types.is_empty() || self.types.iter().any(|t| kind.matches(t)) {
-            event_frame(&mut self.batch, id, json);
-        }
+        let send = self.types.is_empty() || self.types.iter().any(|t| kind.matches(t));
         let followed = self.filter.deployment.as_deref();
         if followed.is_some() && deployment == followed && kind.outcome().is_some() {
-            return Err(End);
+            return (send, Err(End));
         }
-        Ok(())
+        (send, Ok(()))
     }
 
     /// Sends the batched frames as one chunk, if there are any.

@@ -26,6 +26,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::{Bytes, BytesMut};
 use chrono::{Local, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::{mpsc, oneshot};
@@ -264,15 +265,23 @@ pub(crate) struct StoredEvent {
     pub(crate) kind: EventKind,
     /// Its deployment, if any.
     pub(crate) deployment_id: Option<String>,
-    /// Its wire JSON.
-    pub(crate) json: Arc<str>,
+    /// Where its encoding is in [`Page::encoded`].
+    pub(crate) encoded: std::ops::Range<usize>,
 }
+
+/// How a reader wants each event of a page encoded: appends the encoding of the event with
+/// this id and stored JSON to the buffer.
+pub(crate) type Encode = fn(&mut BytesMut, u64, &str);
 
 /// One page of a replay.
 #[derive(Debug)]
 pub(crate) struct Page {
     /// Matching events with ids above the requested one, in id order, at most [`PAGE_SIZE`].
     pub(crate) events: Vec<StoredEvent>,
+    /// Every event of the page encoded by the reader's [`Encode`], one after another. Encoding
+    /// straight from SQLite's row into one buffer costs no string per event, and the stream
+    /// copies from it without formatting anything.
+    pub(crate) encoded: Bytes,
     /// Whether the page reached the end of the log (fewer rows than asked for).
     pub(crate) at_end: bool,
     /// With a deployment filter: whether that deployment had finished when the page was read.
@@ -694,9 +703,15 @@ impl Db {
         })
     }
 
-    /// Reads up to [`PAGE_SIZE`] events with id above `after` that `filter` admits.
-    pub(crate) fn read_events(&self, filter: &EventFilter, after: u64) -> Result<Page, StoreError> {
-        self.read_events_limit(filter, after, PAGE_SIZE)
+    /// Reads up to [`PAGE_SIZE`] events with id above `after` that `filter` admits, each
+    /// encoded by `encode`.
+    pub(crate) fn read_events(
+        &self,
+        filter: &EventFilter,
+        after: u64,
+        encode: Encode,
+    ) -> Result<Page, StoreError> {
+        self.read_events_limit(filter, after, PAGE_SIZE, encode)
     }
 
     fn read_events_limit(
@@ -704,6 +719,7 @@ impl Db {
         filter: &EventFilter,
         after: u64,
         limit: usize,
+        encode: Encode,
     ) -> Result<Page, StoreError> {
         // Only the clauses in use appear, so SQLite can pick the matching index; unused numbered
         // parameters are simply not referenced.
@@ -718,25 +734,38 @@ impl Db {
         }
         sql.push_str(" ORDER BY id LIMIT ?5");
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let events: Vec<StoredEvent> = stmt
-            .query_map(
-                params![
-                    after,
-                    &*filter.team,
-                    filter.app,
-                    filter.deployment,
-                    limit as i64
-                ],
-                |r| {
-                    Ok(StoredEvent {
-                        id: r.get(0)?,
-                        kind: EventKind::parse(&r.get::<_, String>(1)?),
-                        deployment_id: r.get(2)?,
-                        json: Arc::from(r.get::<_, String>(3)?),
-                    })
-                },
-            )?
-            .collect::<Result<_, _>>()?;
+        let mut rows = stmt.query(params![
+            after,
+            &*filter.team,
+            filter.app,
+            filter.deployment,
+            limit as i64
+        ])?;
+        let mut events = Vec::with_capacity(limit.min(PAGE_SIZE));
+        let mut encoded = BytesMut::new();
+        while let Some(r) = rows.next()? {
+            // Type and JSON are read in place from the row: no string per event.
+            let id = r.get(0)?;
+            let start = encoded.len();
+            encode(&mut encoded, id, text(r, 3)?);
+            if events.is_empty() {
+                // Room for a page of events like the first, so the buffer is not regrown and
+                // copied as it fills.
+                encoded.reserve(
+                    encoded
+                        .len()
+                        .saturating_mul(limit.min(PAGE_SIZE) - 1)
+                        .min(1 << 20),
+                );
+            }
+            events.push(StoredEvent {
+                id,
+                kind: EventKind::parse(text(r, 1)?),
+                deployment_id: r.get(2)?,
+                encoded: start..encoded.len(),
+            });
+        }
+        drop(rows);
         let deployment_finished = match &filter.deployment {
             Some(d) => self
                 .conn
@@ -750,6 +779,7 @@ impl Db {
         Ok(Page {
             at_end: events.len() < limit,
             events,
+            encoded: encoded.freeze(),
             deployment_finished,
         })
     }
@@ -1241,9 +1271,21 @@ fn prune(
     Ok(threshold)
 }
 
+/// Column `i` of a row as text, borrowed from the row.
+fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
+    row.get_ref(i)?.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pages in these tests are read for their ids only.
+    fn encode_id(out: &mut BytesMut, id: u64, _json: &str) {
+        out.extend_from_slice(id.to_string().as_bytes());
+    }
 
     fn db(retention: Option<u64>) -> (Db, bus::Receiver) {
         let bus = bus::channel(64);
@@ -1325,7 +1367,7 @@ mod tests {
         }
         assert_eq!(seen, (first..=first + 5).collect::<Vec<_>>());
         // Retention 3: everything but the batch's last three is gone, and the point is known.
-        let page = db.read_events(&team_only("t"), 0).unwrap();
+        let page = db.read_events(&team_only("t"), 0, encode_id).unwrap();
         let kept: Vec<u64> = page.events.iter().map(|e| e.id).collect();
         assert_eq!(kept, ids[2..].to_vec());
         assert_eq!(db.head().unwrap().pruned_through, ids[1]);
@@ -1458,7 +1500,7 @@ mod tests {
                 pruned_through: 7
             }
         );
-        let page = db.read_events(&team_only("t"), 0).unwrap();
+        let page = db.read_events(&team_only("t"), 0, encode_id).unwrap();
         let ids: Vec<u64> = page.events.iter().map(|e| e.id).collect();
         assert_eq!(ids, vec![8, 9, 10]);
     }
@@ -1478,12 +1520,12 @@ mod tests {
             app: Some("a".to_owned()),
             deployment: None,
         };
-        let page = db.read_events_limit(&filter, 0, 2).unwrap();
+        let page = db.read_events_limit(&filter, 0, 2, encode_id).unwrap();
         assert_eq!(page.events.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 3]);
         assert!(!page.at_end);
-        let page = db.read_events_limit(&filter, 3, 2).unwrap();
+        let page = db.read_events_limit(&filter, 3, 2, encode_id).unwrap();
         assert_eq!(page.events.iter().map(|e| e.id).collect::<Vec<_>>(), [5, 7]);
-        let page = db.read_events_limit(&filter, 7, 2).unwrap();
+        let page = db.read_events_limit(&filter, 7, 2, encode_id).unwrap();
         assert!(page.events.is_empty() && page.at_end);
     }
 
