@@ -21,6 +21,7 @@ pub mod orchestrator;
 
 mod api_error;
 mod bus;
+mod conn;
 mod deploy;
 mod routes;
 mod sse;
@@ -30,13 +31,15 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use auth::{ApiKey, KeyError, KeyRing};
 pub use catalogue::{Catalogue, CatalogueError};
@@ -126,6 +129,44 @@ pub fn check_exposure(addr: SocketAddr, keys: &KeyRing) -> Result<(), ServerErro
     Ok(())
 }
 
+/// Accepts connections until `cancel`, then waits for the open ones to close (event streams
+/// end on `cancel`; other connections finish the request in flight).
+async fn accept(listener: TcpListener, router: axum::Router, cancel: CancellationToken) {
+    let connections = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            () = cancel.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                connections.spawn(conn::serve_connection(
+                    stream,
+                    router.clone(),
+                    cancel.clone(),
+                ));
+            }
+            // The client gave up before we took the connection: nothing to do.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+                ) => {}
+            // Out of file descriptors, most likely: wait for some to close rather than spin.
+            Err(e) => {
+                tracing::error!("accepting a connection failed: {e}; retrying in 1s");
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+}
+
 /// Serves the API on `listener` until `shutdown` resolves, then stops cleanly: every event
 /// stream ends, running deployments are cancelled and awaited (bounded by
 /// [`ServerConfig::shutdown_grace`]), the store is closed, and this returns. It never hangs.
@@ -159,11 +200,9 @@ pub async fn serve(
             cancel.cancel();
         }
     });
-    let server = axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(cancel.clone().cancelled_owned())
-        .into_future();
+    let server = accept(listener, router(state.clone()), cancel.clone());
     let result = tokio::select! {
-        served = server => served.map_err(ServerError::Io),
+        () = server => Ok(()),
         // Streams end on `cancel`, but a client could still hold a request open (a slow
         // upload); past the grace period it is dropped rather than keeping us alive.
         _ = async {

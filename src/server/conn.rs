@@ -1,0 +1,461 @@
+//! Accepted connections: event streams are written by a small HTTP/1.1 writer of our own,
+//! everything else is served by hyper.
+//!
+//! Why: a server holds event streams by the thousand, and under hyper each one keeps a 16 KiB
+//! read buffer and about 8 KiB of connection state for its whole life (heaptrack, in
+//! docs/performance.md), two thirds of what an idle subscriber costs. A stream needs neither
+//! once its request is read: from then on it only writes. So the request head is read here,
+//! into a buffer dropped as soon as it is parsed. A plain `GET /api/events/stream` goes through
+//! the same axum router as every request (authentication, validation and errors are the
+//! router's), and its response is written here: status and headers, then the body as chunks
+//! as they come, then the connection is closed. Anything else, and anything this reader is
+//! not sure of (HTTP/1.0, a body, an upgrade, a malformed or oversized head), is handed to
+//! hyper with the bytes already read put back in front, so hyper answers it exactly as it
+//! would have.
+
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::body::{Body, HttpBody};
+use axum::http::{Method, Request, Response, Version, header};
+use bytes::{Buf, Bytes};
+use futures::StreamExt;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// The path whose plain GETs this module answers itself.
+const STREAM_PATH: &str = "/api/events/stream";
+
+/// The largest request head read here; a larger one goes to hyper (which refuses it).
+const HEAD_LIMIT: usize = 16 * 1024;
+
+/// At most this many headers in a stream request; more go to hyper.
+const MAX_HEADERS: usize = 64;
+
+/// Serves one accepted connection until it closes, or, after `shutdown`, until its request in
+/// flight is answered (streams end on `shutdown` by themselves).
+pub(crate) async fn serve_connection(
+    mut stream: TcpStream,
+    router: Router,
+    shutdown: CancellationToken,
+) {
+    let mut head = Vec::with_capacity(1024);
+    let request = loop {
+        match stream.read_buf(&mut head).await {
+            // Closed (or failed) before a whole head arrived: nothing to answer.
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        match stream_request(&head) {
+            Parsed::Stream(request) => break Some(request),
+            Parsed::Incomplete if head.len() < HEAD_LIMIT => continue,
+            Parsed::Incomplete | Parsed::Other => break None,
+        }
+    };
+    match request {
+        Some(request) => {
+            drop(head);
+            // Every frame should leave at once; the head and the first frame are two writes.
+            let _ = stream.set_nodelay(true);
+            let response = match router.oneshot(*request).await {
+                Ok(response) => response,
+                Err(infallible) => match infallible {},
+            };
+            // An error here is the client gone; there is no one left to tell.
+            let _ = write_response(&mut stream, response).await;
+        }
+        None => serve_with_hyper(stream, Bytes::from(head), router, shutdown).await,
+    }
+}
+
+/// What the bytes read so far are.
+enum Parsed {
+    /// A plain stream request, complete, with nothing after its head.
+    Stream(Box<Request<Body>>),
+    /// Not a whole head yet.
+    Incomplete,
+    /// Something for hyper.
+    Other,
+}
+
+/// Reads a request head, and accepts it only if it is a plain HTTP/1.1 `GET` of the stream
+/// path: no body, no upgrade, nothing pipelined behind it, every header well-formed.
+fn stream_request(bytes: &[u8]) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let len = match parsed.parse(bytes) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Parsed::Incomplete,
+        Err(_) => return Parsed::Other,
+    };
+    let (Some("GET"), Some(path), Some(1)) = (parsed.method, parsed.path, parsed.version) else {
+        return Parsed::Other;
+    };
+    if len != bytes.len() || path.split('?').next() != Some(STREAM_PATH) {
+        return Parsed::Other;
+    }
+    let mut request = Request::builder()
+        .method(Method::GET)
+        .uri(path)
+        .version(Version::HTTP_11);
+    for h in parsed.headers.iter() {
+        let name = h.name.to_ascii_lowercase();
+        let with_body = match name.as_str() {
+            "content-length" => h.value != b"0",
+            "transfer-encoding" | "upgrade" | "expect" => true,
+            _ => false,
+        };
+        if with_body {
+            return Parsed::Other;
+        }
+        request = request.header(name, h.value);
+    }
+    match request.body(Body::empty()) {
+        Ok(request) => Parsed::Stream(Box::new(request)),
+        // A header name or value the http crate refuses: hyper decides what to say.
+        Err(_) => Parsed::Other,
+    }
+}
+
+/// Writes `response`: status line and headers, the body (chunked unless its length is known),
+/// then closes. Stops as soon as the client goes away, dropping the body, which is how the
+/// stream behind it learns it has no reader.
+async fn write_response(stream: &mut TcpStream, response: Response<Body>) -> io::Result<()> {
+    let (parts, body) = response.into_parts();
+    let length = body.size_hint().exact();
+    let mut head = Vec::with_capacity(512);
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(parts.status.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(parts.status.canonical_reason().unwrap_or("").as_bytes());
+    head.extend_from_slice(b"\r\n");
+    for (name, value) in &parts.headers {
+        if name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
+            || name == header::CONNECTION
+        {
+            continue;
+        }
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT");
+    head.extend_from_slice(format!("date: {date}\r\n").as_bytes());
+    match length {
+        Some(n) => head.extend_from_slice(format!("content-length: {n}\r\n").as_bytes()),
+        None => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    head.extend_from_slice(b"connection: close\r\n\r\n");
+    stream.write_all(&head).await?;
+    drop(head);
+
+    let chunked = length.is_none();
+    let (mut reader, mut writer) = stream.split();
+    let mut body = body.into_data_stream();
+    let mut probe = [0u8; 64];
+    loop {
+        tokio::select! {
+            data = body.next() => match data {
+                Some(Ok(data)) if data.is_empty() => {}
+                Some(Ok(data)) if chunked => {
+                    let size = format!("{:x}\r\n", data.len());
+                    let chunk = Buf::chain(Buf::chain(size.as_bytes(), data), &b"\r\n"[..]);
+                    write_all_vectored(&mut writer, chunk).await?;
+                }
+                Some(Ok(data)) => writer.write_all(&data).await?,
+                // The body failed: end without the last chunk, so the client sees a cut stream
+                // rather than a complete one.
+                Some(Err(_)) => return Ok(()),
+                None => break,
+            },
+            // The client closed its side (or sent something nobody asked for, which is read
+            // and dropped). Either way a stream has nothing more to read from it.
+            read = reader.read(&mut probe) => match read {
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(_) => {}
+            },
+        }
+    }
+    if chunked {
+        writer.write_all(b"0\r\n\r\n").await?;
+    }
+    writer.shutdown().await
+}
+
+/// Writes all of `buf`, several slices per system call.
+async fn write_all_vectored(
+    writer: &mut (impl AsyncWrite + Unpin),
+    mut buf: impl Buf,
+) -> io::Result<()> {
+    while buf.has_remaining() {
+        let mut slices = [IoSlice::new(&[]); 4];
+        let n = buf.chunks_vectored(&mut slices);
+        let written = writer.write_vectored(&slices[..n]).await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        buf.advance(written);
+    }
+    Ok(())
+}
+
+/// Serves the connection with hyper, replaying `read` (the bytes already taken from it) first.
+/// On `shutdown`, hyper finishes the request in flight and closes.
+async fn serve_with_hyper(
+    stream: TcpStream,
+    read: Bytes,
+    router: Router,
+    shutdown: CancellationToken,
+) {
+    let service = TowerToHyperService::new(
+        router.map_request(|request: Request<hyper::body::Incoming>| request.map(Body::new)),
+    );
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let io = TokioIo::new(Replay { read, stream });
+    let conn = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// A connection whose first bytes were already read: they are read again first.
+struct Replay {
+    read: Bytes,
+    stream: TcpStream,
+}
+
+impl AsyncRead for Replay {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.read.is_empty() {
+            return Pin::new(&mut self.stream).poll_read(cx, buf);
+        }
+        let n = self.read.len().min(buf.remaining());
+        buf.put_slice(&self.read.split_to(n));
+        if self.read.is_empty() {
+            // Free the head's buffer for the rest of the connection's life.
+            self.read = Bytes::new();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Replay {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use axum::routing::{get, post};
+    use tokio::net::TcpListener;
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    const DEADLINE: Duration = Duration::from_secs(10);
+
+    /// A server whose stream handler hands the test the sending end of each stream's body.
+    async fn start() -> (
+        SocketAddr,
+        mpsc::UnboundedReceiver<mpsc::Sender<Bytes>>,
+        CancellationToken,
+    ) {
+        let (bodies, streams) = mpsc::unbounded_channel();
+        let router = Router::new()
+            .route(
+                STREAM_PATH,
+                get(move || {
+                    let bodies = bodies.clone();
+                    async move {
+                        let (tx, rx) = mpsc::channel::<Bytes>(4);
+                        let _ = bodies.send(tx);
+                        let frames = tokio_stream::wrappers::ReceiverStream::new(rx)
+                            .map(Ok::<_, std::convert::Infallible>);
+                        Body::from_stream(frames)
+                    }
+                }),
+            )
+            .route("/echo", post(|body: Bytes| async move { body }))
+            .route("/other", get(|| async { "ok" }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cancel = CancellationToken::new();
+        tokio::spawn(super::super::accept(listener, router, cancel.clone()));
+        (addr, streams, cancel)
+    }
+
+    /// Reads from `conn` into `seen` until `done` holds for what was read; fails at the deadline.
+    async fn read_until(conn: &mut TcpStream, seen: &mut String, done: impl Fn(&str) -> bool) {
+        let mut buf = [0u8; 4096];
+        while !done(seen) {
+            let n = tokio::time::timeout(DEADLINE, conn.read(&mut buf))
+                .await
+                .expect("the server answers in time")
+                .unwrap();
+            assert!(n > 0 || done(seen), "closed early; got {seen:?}");
+            if n == 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+
+    async fn read_to_end(conn: &mut TcpStream) -> String {
+        let mut out = Vec::new();
+        tokio::time::timeout(DEADLINE, conn.read_to_end(&mut out))
+            .await
+            .expect("the server closes in time")
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_stream_is_written_chunked_and_closed_when_its_body_ends() {
+        let (addr, mut streams, _cancel) = start().await;
+        let mut conn = TcpStream::connect(addr).await.unwrap();
+        // The head arrives in pieces.
+        for part in [
+            "GET /api/events/stream?app=shop HTTP/1.1\r\n",
+            "Host: x\r\nAccept: text/event-stream\r\n",
+            "\r\n",
+        ] {
+            conn.write_all(part.as_bytes()).await.unwrap();
+            conn.flush().await.unwrap();
+        }
+        let body = streams.recv().await.unwrap();
+        body.send(Bytes::from_static(b"data: a\n\n")).await.unwrap();
+        let mut seen = String::new();
+        read_until(&mut conn, &mut seen, |s| s.contains("data: a")).await;
+        assert!(seen.starts_with("HTTP/1.1 200 OK\r\n"), "{seen}");
+        assert!(seen.contains("transfer-encoding: chunked\r\n"), "{seen}");
+        assert!(seen.contains("connection: close\r\n"), "{seen}");
+        assert!(seen.ends_with("\r\n\r\n9\r\ndata: a\n\n\r\n"), "{seen}");
+        drop(body);
+        assert_eq!(read_to_end(&mut conn).await, "0\r\n\r\n");
+    }
+
+    #[tokio::test]
+    async fn a_stream_whose_client_leaves_drops_its_body() {
+        let (addr, mut streams, _cancel) = start().await;
+        let mut conn = TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"GET /api/events/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let body = streams.recv().await.unwrap();
+        drop(conn);
+        tokio::time::timeout(DEADLINE, body.closed())
+            .await
+            .expect("the server lets go of the stream");
+    }
+
+    #[tokio::test]
+    async fn other_requests_are_served_by_hyper_with_keep_alive() {
+        let (addr, _streams, _cancel) = start().await;
+        let mut conn = TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\ncontent-length: 5\r\n\r\nhello")
+            .await
+            .unwrap();
+        let mut seen = String::new();
+        read_until(&mut conn, &mut seen, |s| s.ends_with("hello")).await;
+        assert!(seen.starts_with("HTTP/1.1 200 OK\r\n"), "{seen}");
+        assert!(!seen.contains("connection: close"), "{seen}");
+        // The same connection serves the next request.
+        conn.write_all(b"GET /other HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut seen = String::new();
+        read_until(&mut conn, &mut seen, |s| s.ends_with("ok")).await;
+        assert!(seen.starts_with("HTTP/1.1 200 OK\r\n"), "{seen}");
+    }
+
+    #[test]
+    fn only_plain_stream_requests_are_taken() {
+        let taken = |head: &str| matches!(stream_request(head.as_bytes()), Parsed::Stream(_));
+        assert!(taken("GET /api/events/stream HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(taken(
+            "GET /api/events/stream?app=a&since=3 HTTP/1.1\r\ncontent-length: 0\r\n\r\n"
+        ));
+        for other in [
+            "GET /api/events/streams HTTP/1.1\r\n\r\n",
+            "GET /api/applications HTTP/1.1\r\n\r\n",
+            "POST /api/events/stream HTTP/1.1\r\n\r\n",
+            "HEAD /api/events/stream HTTP/1.1\r\n\r\n",
+            "GET /api/events/stream HTTP/1.0\r\n\r\n",
+            "GET /api/events/stream HTTP/1.1\r\ncontent-length: 3\r\n\r\nabc",
+            "GET /api/events/stream HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n",
+            "GET /api/events/stream HTTP/1.1\r\nupgrade: h2c\r\n\r\n",
+            "GET /api/events/stream HTTP/1.1\r\nexpect: 100-continue\r\n\r\n",
+            // Pipelined: the next request would be lost.
+            "GET /api/events/stream HTTP/1.1\r\n\r\nGET /other HTTP/1.1\r\n\r\n",
+            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            "not http at all\r\n\r\n",
+        ] {
+            assert!(!taken(other), "{other:?}");
+        }
+        assert!(matches!(
+            stream_request(b"GET /api/events/stream HTTP/1.1\r\nHost:"),
+            Parsed::Incomplete
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_head_too_large_for_the_stream_reader_still_gets_an_answer() {
+        let (addr, mut streams, _cancel) = start().await;
+        let mut conn = TcpStream::connect(addr).await.unwrap();
+        let big = "x".repeat(HEAD_LIMIT);
+        let head = format!("GET /api/events/stream HTTP/1.1\r\nHost: x\r\nx-big: {big}\r\n\r\n");
+        conn.write_all(head.as_bytes()).await.unwrap();
+        // Hyper serves it: the handler runs, and the answer is hyper's (no `connection: close`).
+        let body = streams.recv().await.unwrap();
+        body.send(Bytes::from_static(b"data: b\n\n")).await.unwrap();
+        let mut seen = String::new();
+        read_until(&mut conn, &mut seen, |s| s.contains("data: b")).await;
+        assert!(seen.starts_with("HTTP/1.1 200 OK\r\n"), "{seen}");
+        assert!(!seen.contains("connection: close"), "{seen}");
+    }
+}
