@@ -61,7 +61,8 @@ pub(crate) async fn serve_connection(
     match request {
         Some(request) => {
             drop(head);
-            // Every frame should leave at once; the head and the first frame are two writes.
+            // A stream's frames are small and each should leave at once, as nginx does for its
+            // streams; measured, it costs fan-out nothing here (docs/performance.md).
             let _ = stream.set_nodelay(true);
             let response = match router.oneshot(*request).await {
                 Ok(response) => response,

@@ -2,6 +2,8 @@
 //!
 //! Layout:
 //! - [`run`] / [`serve`]: serve a listener until a shutdown future resolves (mini-redis shape);
+//! - `conn`: each accepted connection: event streams written by our own small HTTP/1.1 writer,
+//!   everything else served by hyper;
 //! - `routes`: [`router`], the HTTP API and its JSON shapes;
 //! - `sse`: the event stream (replay from the store, then live, no gap, no duplicate);
 //! - `store`: SQLite on one dedicated thread, the single writer that assigns event ids;
