@@ -47,7 +47,12 @@ pub(crate) async fn serve_connection(
 ) {
     let mut head = Vec::with_capacity(1024);
     let request = loop {
-        match stream.read_buf(&mut head).await {
+        let read = tokio::select! {
+            read = stream.read_buf(&mut head) => read,
+            // Shutting down: a connection that has not finished its request gets no answer.
+            () = shutdown.cancelled() => return,
+        };
+        match read {
             // Closed (or failed) before a whole head arrived: nothing to answer.
             Ok(0) | Err(_) => return,
             Ok(_) => {}
@@ -330,6 +335,13 @@ mod tests {
         (addr, streams, cancel)
     }
 
+    /// A connection to `addr` that has sent `bytes`.
+    async fn send(addr: SocketAddr, bytes: &[u8]) -> TcpStream {
+        let mut conn = TcpStream::connect(addr).await.unwrap();
+        conn.write_all(bytes).await.unwrap();
+        conn
+    }
+
     /// Reads from `conn` into `seen` until `done` holds for what was read; fails at the deadline.
     async fn read_until(conn: &mut TcpStream, seen: &mut String, done: impl Fn(&str) -> bool) {
         let mut buf = [0u8; 4096];
@@ -383,10 +395,7 @@ mod tests {
     #[tokio::test]
     async fn a_stream_whose_client_leaves_drops_its_body() {
         let (addr, mut streams, _cancel) = start().await;
-        let mut conn = TcpStream::connect(addr).await.unwrap();
-        conn.write_all(b"GET /api/events/stream HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
+        let conn = send(addr, b"GET /api/events/stream HTTP/1.1\r\nHost: x\r\n\r\n").await;
         let body = streams.recv().await.unwrap();
         drop(conn);
         tokio::time::timeout(DEADLINE, body.closed())
@@ -397,10 +406,11 @@ mod tests {
     #[tokio::test]
     async fn other_requests_are_served_by_hyper_with_keep_alive() {
         let (addr, _streams, _cancel) = start().await;
-        let mut conn = TcpStream::connect(addr).await.unwrap();
-        conn.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\ncontent-length: 5\r\n\r\nhello")
-            .await
-            .unwrap();
+        let mut conn = send(
+            addr,
+            b"POST /echo HTTP/1.1\r\nHost: x\r\ncontent-length: 5\r\n\r\nhello",
+        )
+        .await;
         let mut seen = String::new();
         read_until(&mut conn, &mut seen, |s| s.ends_with("hello")).await;
         assert!(seen.starts_with("HTTP/1.1 200 OK\r\n"), "{seen}");
@@ -412,6 +422,20 @@ mod tests {
         let mut seen = String::new();
         read_until(&mut conn, &mut seen, |s| s.ends_with("ok")).await;
         assert!(seen.starts_with("HTTP/1.1 200 OK\r\n"), "{seen}");
+    }
+
+    #[tokio::test]
+    async fn shutdown_closes_a_connection_still_sending_its_head() {
+        let (addr, _streams, cancel) = start().await;
+        let mut conn = send(addr, b"GET /api/events/stream HTTP/1.1\r\nHost:").await;
+        cancel.cancel();
+        // Closed without an answer: an end of stream, or a reset if the listener was dropped
+        // before it took the connection.
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(DEADLINE, conn.read_to_end(&mut out))
+            .await
+            .expect("the server closes in time");
+        assert!(out.is_empty(), "answered: {out:?} ({read:?})");
     }
 
     #[test]
@@ -447,10 +471,9 @@ mod tests {
     #[tokio::test]
     async fn a_head_too_large_for_the_stream_reader_still_gets_an_answer() {
         let (addr, mut streams, _cancel) = start().await;
-        let mut conn = TcpStream::connect(addr).await.unwrap();
         let big = "x".repeat(HEAD_LIMIT);
         let head = format!("GET /api/events/stream HTTP/1.1\r\nHost: x\r\nx-big: {big}\r\n\r\n");
-        conn.write_all(head.as_bytes()).await.unwrap();
+        let mut conn = send(addr, head.as_bytes()).await;
         // Hyper serves it: the handler runs, and the answer is hyper's (no `connection: close`).
         let body = streams.recv().await.unwrap();
         body.send(Bytes::from_static(b"data: b\n\n")).await.unwrap();
