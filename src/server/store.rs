@@ -622,15 +622,7 @@ impl Db {
     /// the others.
     fn append_group(&mut self, group: Vec<Append>) {
         if group.len() == 1 {
-            for Append {
-                events,
-                team,
-                reply,
-            } in group
-            {
-                let _ = reply.send(self.append_batch(events, &team));
-            }
-            return;
+            return self.append_each(group);
         }
         // Per request, in order: what it wrote.
         let attempt = (|| -> Result<Vec<Vec<Written>>, StoreError> {
@@ -663,15 +655,20 @@ impl Db {
                 tracing::debug!(
                     "a grouped commit failed ({e}); committing its requests one by one"
                 );
-                for Append {
-                    events,
-                    team,
-                    reply,
-                } in group
-                {
-                    let _ = reply.send(self.append_batch(events, &team));
-                }
+                self.append_each(group);
             }
+        }
+    }
+
+    /// Commits each append in a transaction of its own, and answers it.
+    fn append_each(&mut self, group: Vec<Append>) {
+        for Append {
+            events,
+            team,
+            reply,
+        } in group
+        {
+            let _ = reply.send(self.append_batch(events, &team));
         }
     }
 
