@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use ctl::client::sse::{SseItem, SseParser};
+use ctl::client::sse::{SseParser, SseRef};
 use ctl::event::{Event, EventKind};
 use ctl::server::auth::DEFAULT_TEAM;
 use ctl::server::{AppState, ServerConfig};
@@ -173,21 +173,39 @@ fn event(seq: u64) -> Event {
 }
 
 /// The same event as nchan's message body: the JSON our server would send, with a made-up id.
-fn nchan_body(seq: u64) -> String {
-    let mut ev = event(seq);
+fn nchan_body(seq: u64, sent_ns: u64) -> String {
+    let mut ev = event_with(seq, sent_ns, padding());
     ev.id = seq.to_string();
     ev.timestamp = Some(chrono::Local::now().fixed_offset());
     ev.to_json()
 }
 
-/// A numeric field of an event's JSON, found by text search (subscribers must be cheap).
-fn field(json: &str, key: &str) -> Option<u64> {
-    let at = json.find(key)? + key.len();
+/// A numeric field of an event's JSON, found by text search (subscribers must be cheap): the
+/// digits after `key` (given with its quotes, as a prebuilt finder) and a colon.
+fn field(json: &str, key: &memchr::memmem::Finder<'_>) -> Option<u64> {
+    let at = key.find(json.as_bytes())? + key.needle().len();
     let digits = json[at..].trim_start_matches([':', ' ']);
     let end = digits
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(digits.len());
     digits[..end].parse().ok()
+}
+
+/// Finders for the `seq` and `sent_ns` fields, built once.
+fn seq_finders() -> &'static (
+    memchr::memmem::Finder<'static>,
+    memchr::memmem::Finder<'static>,
+) {
+    static FINDERS: OnceLock<(
+        memchr::memmem::Finder<'static>,
+        memchr::memmem::Finder<'static>,
+    )> = OnceLock::new();
+    FINDERS.get_or_init(|| {
+        (
+            memchr::memmem::Finder::new("\"seq\""),
+            memchr::memmem::Finder::new("\"sent_ns\""),
+        )
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -333,7 +351,12 @@ impl Nchan {
     async fn publish(&self, http: &reqwest::Client, channel: &str, from: u64, to: u64) -> Res<()> {
         let url = self.pub_url(channel);
         for seq in from..=to {
-            let status = http.post(&url).body(nchan_body(seq)).send().await?.status();
+            let status = http
+                .post(&url)
+                .body(nchan_body(seq, clock()))
+                .send()
+                .await?
+                .status();
             if !status.is_success() {
                 return Err(format!("nchan publish: {status}").into());
             }
@@ -451,24 +474,25 @@ async fn subscribe(
     ready.fetch_sub(1, Ordering::SeqCst);
     let mut body = response.bytes_stream();
     let mut parser = SseParser::new();
-    let mut items = Vec::new();
     let mut seen = Seen::default();
     let mut next = first;
+    let (seq_key, sent_key) = seq_finders();
     while seen.events < want {
         let chunk = tokio::select! {
             chunk = body.next() => chunk,
             () = tokio::time::sleep_until(deadline.into()) => None,
         };
         let Some(chunk) = chunk else { break };
-        parser.feed(&chunk?, &mut items)?;
         let now = clock();
-        for item in items.drain(..) {
-            let SseItem::Event(ev) = item else { continue };
-            let Some(seq) = field(&ev.data, "\"seq\"") else {
-                continue;
+        parser.feed_with(&chunk?, |item| {
+            let SseRef::Event { data, .. } = item else {
+                return;
+            };
+            let Some(seq) = field(data, seq_key) else {
+                return;
             };
             if seq < first {
-                continue;
+                return;
             }
             if seq != next {
                 seen.disorder += 1;
@@ -476,11 +500,11 @@ async fn subscribe(
             next = seq + 1;
             seen.events += 1;
             if measure {
-                if let Some(sent) = field(&ev.data, "\"sent_ns\"") {
+                if let Some(sent) = field(data, sent_key) {
                     seen.latencies.push(now.saturating_sub(sent));
                 }
             }
-        }
+        })?;
     }
     Ok(seen)
 }
@@ -741,8 +765,10 @@ async fn latency(opts: &Opts) -> Res<()> {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             let now = clock();
-            if let (Some(seq), Some(sent)) = (field(&line, "\"seq\""), field(&line, "\"sent_ns\""))
-            {
+            if let (Some(seq), Some(sent)) = (
+                field(&line, &seq_finders().0),
+                field(&line, &seq_finders().1),
+            ) {
                 if lines_tx.send((seq, now.saturating_sub(sent))).is_err() {
                     break;
                 }
@@ -997,10 +1023,14 @@ async fn fanout(opts: &Opts) -> Res<()> {
     let ours = Ours::start(true).await?;
     let publish = {
         let state = ours.state.clone();
-        move |seq: u64| {
+        move |due: Vec<(u64, u64)>| {
             let state = state.clone();
             async move {
-                state.ingest(DEFAULT_TEAM, vec![event(seq)]).await?;
+                let events = due
+                    .into_iter()
+                    .map(|(seq, sent_ns)| event_with(seq, sent_ns, padding()))
+                    .collect();
+                state.ingest(DEFAULT_TEAM, events).await?;
                 Res::Ok(())
             }
         }
@@ -1012,17 +1042,21 @@ async fn fanout(opts: &Opts) -> Res<()> {
         let nchan = Nchan::start(&opts.nchan_conf()).await?;
         let http = reqwest::Client::new();
         let pub_url = nchan.pub_url("fanout");
-        let publish = move |seq: u64| {
+        // nchan takes one message per request, so events that fall due together are posted
+        // one after another.
+        let publish = move |due: Vec<(u64, u64)>| {
             let (http, pub_url) = (http.clone(), pub_url.clone());
             async move {
-                let status = http
-                    .post(&pub_url)
-                    .body(nchan_body(seq))
-                    .send()
-                    .await?
-                    .status();
-                if !status.is_success() {
-                    return Err(format!("nchan publish: {status}").into());
+                for (seq, sent_ns) in due {
+                    let status = http
+                        .post(&pub_url)
+                        .body(nchan_body(seq, sent_ns))
+                        .send()
+                        .await?
+                        .status();
+                    if !status.is_success() {
+                        return Err(format!("nchan publish: {status}").into());
+                    }
                 }
                 Res::Ok(())
             }
@@ -1042,7 +1076,7 @@ async fn fanout_run<F, Fut>(
     publish: F,
 ) -> Res<()>
 where
-    F: Fn(u64) -> Fut + Send + 'static,
+    F: Fn(Vec<(u64, u64)>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Res<()>> + Send,
 {
     let total = rate * seconds;
@@ -1066,17 +1100,37 @@ where
     // Headers are not proof that the subscription is live everywhere: publish warm-up events
     // (seq 0, ignored by subscribers) for a moment first.
     for _ in 0..10 {
-        publish(0).await?;
+        publish(vec![(0, clock())]).await?;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Open loop: event `seq` falls due at its own time whatever became of the ones before it,
+    // and its latency is counted from then. A publisher running late publishes everything
+    // already due as one batch, in order, so a slow server cannot slow the schedule down and
+    // hide its own delay from the figures. The publisher has a thread of its own, as the
+    // producer of events would: on the subscribers' runtime it would wait behind their tasks.
     let start = tokio::time::Instant::now();
-    let period = Duration::from_secs_f64(1.0 / rate as f64);
-    let publisher = tokio::spawn(async move {
-        for seq in 1..=total {
-            tokio::time::sleep_until(start + period * (seq as u32 - 1)).await;
-            publish(seq).await?;
-        }
-        Res::Ok(start.elapsed().as_secs_f64())
+    let start_ns = clock();
+    let period_ns = 1_000_000_000 / rate;
+    let due_at = move |seq: u64| start_ns + (seq - 1) * period_ns;
+    let publisher = tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            let mut next = 1;
+            while next <= total {
+                tokio::time::sleep_until(start + Duration::from_nanos(due_at(next) - start_ns))
+                    .await;
+                let now = clock();
+                let last = (next..=total)
+                    .take_while(|&seq| due_at(seq) <= now)
+                    .last()
+                    .unwrap_or(next);
+                publish((next..=last).map(|seq| (seq, due_at(seq))).collect()).await?;
+                next = last + 1;
+            }
+            Res::Ok(start.elapsed().as_secs_f64())
+        })
     });
     let published_in = publisher.await??;
     let mut delivered = 0u64;

@@ -171,11 +171,7 @@ async fn write_response(stream: &mut TcpStream, response: Response<Body>) -> io:
         tokio::select! {
             data = body.next() => match data {
                 Some(Ok(data)) if data.is_empty() => {}
-                Some(Ok(data)) if chunked => {
-                    let size = format!("{:x}\r\n", data.len());
-                    let chunk = Buf::chain(Buf::chain(size.as_bytes(), data), &b"\r\n"[..]);
-                    write_all_vectored(&mut writer, chunk).await?;
-                }
+                Some(Ok(data)) if chunked => write_chunk(&mut writer, &data).await?,
                 Some(Ok(data)) => writer.write_all(&data).await?,
                 // The body failed: end without the last chunk, so the client sees a cut stream
                 // rather than a complete one.
@@ -194,6 +190,19 @@ async fn write_response(stream: &mut TcpStream, response: Response<Body>) -> io:
         writer.write_all(b"0\r\n\r\n").await?;
     }
     writer.shutdown().await
+}
+
+/// Writes `data` as one chunk of a chunked body: size line, data, CRLF, in one system call
+/// when the socket takes it all.
+async fn write_chunk(writer: &mut (impl AsyncWrite + Unpin), data: &[u8]) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut size = [0u8; 18];
+    // 16 hex digits and CRLF fit any length.
+    let mut line = io::Cursor::new(&mut size[..]);
+    write!(line, "{:x}\r\n", data.len())?;
+    let used = line.position() as usize;
+    let chunk = Buf::chain(Buf::chain(&size[..used], data), &b"\r\n"[..]);
+    write_all_vectored(writer, chunk).await
 }
 
 /// Writes all of `buf`, several slices per system call.

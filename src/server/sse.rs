@@ -35,7 +35,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -236,14 +236,9 @@ fn gap_frame(filter: &EventFilter, since: u64, pruned_through: u64) -> Bytes {
     frame.freeze()
 }
 
-/// Appends one event's frame to `out`.
+/// Appends one event's frame to `out` (the page encoder handed to the store).
 fn event_frame(out: &mut BytesMut, id: u64, json: &str) {
-    use std::fmt::Write as _;
-    out.reserve(json.len() + 32);
-    // Formatted in place: no string per event. Writing to a `BytesMut` cannot fail.
-    let _ = write!(out, "id: {id}\ndata: ");
-    out.put_slice(json.as_bytes());
-    out.put_slice(b"\n\n");
+    bus::encode_frame(out, id, json);
 }
 
 /// One connected stream.
@@ -385,7 +380,7 @@ impl Session {
         }
         let (send, flow) = self.handle(published.id, &event.kind, event.deployment_id.as_deref());
         if send {
-            event_frame(&mut self.batch, published.id, &published.json);
+            self.batch.extend_from_slice(published.frame());
         }
         flow
     }

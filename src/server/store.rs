@@ -681,12 +681,12 @@ impl Db {
     fn publish_shared(&mut self, written: Written, team: Arc<str>) {
         self.pruned_through = written.pruned_through;
         // No subscribers is not an error: the event is in the store for whoever comes later.
-        let _ = self.bus.send(Published {
-            id: written.id,
+        let _ = self.bus.send(Arc::new(Published::new(
+            written.id,
             team,
-            event: Arc::new(written.event),
-            json: Arc::from(written.json),
-        });
+            written.event,
+            &written.json,
+        )));
     }
 
     /// Where the log stands.
@@ -1333,7 +1333,7 @@ mod tests {
         assert_eq!((first.id, second.id), (a, b));
         assert_eq!(first.event.id, a.to_string());
         assert!(first.event.timestamp.is_some());
-        assert!(first.json.contains(&format!(r#""id":"{a}""#)));
+        assert!(String::from_utf8_lossy(first.frame()).contains(&format!(r#"data: {{"id":"{a}""#)));
     }
 
     /// Every event of one team.
@@ -1359,7 +1359,10 @@ mod tests {
         let mut seen = Vec::new();
         while let Ok(p) = rx.try_recv() {
             assert_eq!(p.event.id, p.id.to_string());
-            assert!(p.json.contains(&format!(r#""id":"{}""#, p.id)));
+            assert!(
+                String::from_utf8_lossy(p.frame())
+                    .starts_with(&format!("id: {}\ndata: {{\"id\":\"{}\"", p.id, p.id))
+            );
             seen.push(p.id);
         }
         assert_eq!(seen, (first..=first + 5).collect::<Vec<_>>());
