@@ -133,48 +133,12 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__completion)
-            opts="-o -v -q -h --server --api-key --output --color --verbose --quiet --icons --timestamps --context --config --help bash elvish fish powershell zsh"
+            opts="-v -h --verbose --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --server)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --api-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --output)
-                    COMPREPLY=($(compgen -W "text json wide" -- "${cur}"))
-                    return 0
-                    ;;
-                -o)
-                    COMPREPLY=($(compgen -W "text json wide" -- "${cur}"))
-                    return 0
-                    ;;
-                --color)
-                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
-                    return 0
-                    ;;
-                --icons)
-                    COMPREPLY=($(compgen -W "auto unicode ascii" -- "${cur}"))
-                    return 0
-                    ;;
-                --timestamps)
-                    COMPREPLY=($(compgen -W "local utc relative none" -- "${cur}"))
-                    return 0
-                    ;;
-                --context)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -183,7 +147,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__delete)
-            opts="-w -o -v -q -h --watch --timeout --server --api-key --output --color --verbose --quiet --icons --timestamps --context --config --help"
+            opts="-w -o -q -v -h --watch --timeout --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -237,7 +201,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__deploy)
-            opts="-w -o -v -q -h --watch --all --timeout --idle-timeout --local --providers --server --api-key --output --color --verbose --quiet --icons --timestamps --context --config --help"
+            opts="-w -o -q -v -h --watch --all --timeout --idle-timeout --local --providers --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -453,7 +417,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__list)
-            opts="-o -v -q -h --server --api-key --output --color --verbose --quiet --icons --timestamps --context --config --help"
+            opts="-o -q -v -h --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -503,48 +467,12 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__man)
-            opts="-o -v -q -h --server --api-key --output --color --verbose --quiet --icons --timestamps --context --config --help"
+            opts="-v -h --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --server)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --api-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --output)
-                    COMPREPLY=($(compgen -W "text json wide" -- "${cur}"))
-                    return 0
-                    ;;
-                -o)
-                    COMPREPLY=($(compgen -W "text json wide" -- "${cur}"))
-                    return 0
-                    ;;
-                --color)
-                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
-                    return 0
-                    ;;
-                --icons)
-                    COMPREPLY=($(compgen -W "auto unicode ascii" -- "${cur}"))
-                    return 0
-                    ;;
-                --timestamps)
-                    COMPREPLY=($(compgen -W "local utc relative none" -- "${cur}"))
-                    return 0
-                    ;;
-                --context)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -553,7 +481,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__server)
-            opts="-o -v -q -h --listen --data-dir --in-memory --providers --key --api-keys-file --keepalive --retention --server --api-key --output --color --verbose --quiet --icons --timestamps --context --config --help"
+            opts="-v -h --listen --data-dir --in-memory --providers --key --api-keys-file --keepalive --retention --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -587,42 +515,6 @@ _ctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --server)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --api-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --output)
-                    COMPREPLY=($(compgen -W "text json wide" -- "${cur}"))
-                    return 0
-                    ;;
-                -o)
-                    COMPREPLY=($(compgen -W "text json wide" -- "${cur}"))
-                    return 0
-                    ;;
-                --color)
-                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
-                    return 0
-                    ;;
-                --icons)
-                    COMPREPLY=($(compgen -W "auto unicode ascii" -- "${cur}"))
-                    return 0
-                    ;;
-                --timestamps)
-                    COMPREPLY=($(compgen -W "local utc relative none" -- "${cur}"))
-                    return 0
-                    ;;
-                --context)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -631,7 +523,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__status)
-            opts="-o -v -q -h --server --api-key --output --color --verbose --quiet --icons --timestamps --context --config --help"
+            opts="-o -q -v -h --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -681,7 +573,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__validate)
-            opts="-o -v -q -h --server --api-key --output --color --verbose --quiet --icons --timestamps --context --config --help"
+            opts="-o -q -v -h --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -731,7 +623,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__watch)
-            opts="-o -v -q -h --deployment --since --all --timeout --idle-timeout --server --api-key --output --color --verbose --quiet --icons --timestamps --context --config --help"
+            opts="-o -q -v -h --deployment --since --all --timeout --idle-timeout --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -78,8 +78,8 @@ complete -c ctl -n "__fish_ctl_using_subcommand deploy" -l config -d 'Config fil
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -s w -l watch -d 'Watch the deployment and exit with its outcome'
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -l all -d 'Also show internal events (stream bookkeeping, unknown event types)'
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -l local -d 'Run against a throwaway in-process server (in-memory store); implies --watch'
-complete -c ctl -n "__fish_ctl_using_subcommand deploy" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -s q -l quiet -d 'Print only the essential output (event lines or JSON); no banners or notes'
+complete -c ctl -n "__fish_ctl_using_subcommand deploy" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l deployment -d 'Follow this deployment to its end and exit with its outcome' -r
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l since -d 'Start after this event id (replays what came after it, on servers that keep events)' -r
@@ -103,8 +103,8 @@ none\t'No timestamp'"
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l context -d 'Named context from the config file: its server and API key (overrides current-context)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l all -d 'Also show internal events (stream bookkeeping, unknown event types)'
-complete -c ctl -n "__fish_ctl_using_subcommand watch" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -s q -l quiet -d 'Print only the essential output (event lines or JSON); no banners or notes'
+complete -c ctl -n "__fish_ctl_using_subcommand watch" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ctl -n "__fish_ctl_using_subcommand status" -l server -d 'Platform server base URL [default: http://localhost:8081]' -r
 complete -c ctl -n "__fish_ctl_using_subcommand status" -l api-key -d 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)' -r
@@ -123,8 +123,8 @@ relative\t'`[+12.3s]` since the command started'
 none\t'No timestamp'"
 complete -c ctl -n "__fish_ctl_using_subcommand status" -l context -d 'Named context from the config file: its server and API key (overrides current-context)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand status" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]' -r -F
-complete -c ctl -n "__fish_ctl_using_subcommand status" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand status" -s q -l quiet -d 'Print only the essential output (event lines or JSON); no banners or notes'
+complete -c ctl -n "__fish_ctl_using_subcommand status" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ctl -n "__fish_ctl_using_subcommand list" -l server -d 'Platform server base URL [default: http://localhost:8081]' -r
 complete -c ctl -n "__fish_ctl_using_subcommand list" -l api-key -d 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)' -r
@@ -143,8 +143,8 @@ relative\t'`[+12.3s]` since the command started'
 none\t'No timestamp'"
 complete -c ctl -n "__fish_ctl_using_subcommand list" -l context -d 'Named context from the config file: its server and API key (overrides current-context)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand list" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]' -r -F
-complete -c ctl -n "__fish_ctl_using_subcommand list" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand list" -s q -l quiet -d 'Print only the essential output (event lines or JSON); no banners or notes'
+complete -c ctl -n "__fish_ctl_using_subcommand list" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ctl -n "__fish_ctl_using_subcommand delete" -l timeout -d 'With --watch: stop waiting after this long (exit code 3)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand delete" -l server -d 'Platform server base URL [default: http://localhost:8081]' -r
@@ -165,8 +165,8 @@ none\t'No timestamp'"
 complete -c ctl -n "__fish_ctl_using_subcommand delete" -l context -d 'Named context from the config file: its server and API key (overrides current-context)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand delete" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand delete" -s w -l watch -d 'Watch the teardown: wait for the server\'s `application.deleted` event'
-complete -c ctl -n "__fish_ctl_using_subcommand delete" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand delete" -s q -l quiet -d 'Print only the essential output (event lines or JSON); no banners or notes'
+complete -c ctl -n "__fish_ctl_using_subcommand delete" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand delete" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ctl -n "__fish_ctl_using_subcommand validate" -l server -d 'Platform server base URL [default: http://localhost:8081]' -r
 complete -c ctl -n "__fish_ctl_using_subcommand validate" -l api-key -d 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)' -r
@@ -185,49 +185,13 @@ relative\t'`[+12.3s]` since the command started'
 none\t'No timestamp'"
 complete -c ctl -n "__fish_ctl_using_subcommand validate" -l context -d 'Named context from the config file: its server and API key (overrides current-context)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand validate" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]' -r -F
-complete -c ctl -n "__fish_ctl_using_subcommand validate" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand validate" -s q -l quiet -d 'Print only the essential output (event lines or JSON); no banners or notes'
+complete -c ctl -n "__fish_ctl_using_subcommand validate" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c ctl -n "__fish_ctl_using_subcommand completion" -l server -d 'Platform server base URL [default: http://localhost:8081]' -r
-complete -c ctl -n "__fish_ctl_using_subcommand completion" -l api-key -d 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)' -r
-complete -c ctl -n "__fish_ctl_using_subcommand completion" -s o -l output -d 'Output format: human-readable text, or one JSON object per line on stdout' -r -f -a "text\t'Timestamped lines with icons, for people'
-json\t'One JSON object per line (NDJSON), for scripts'
-wide\t'Text with more columns (`ctl list`, `ctl status`); other commands treat it as text'"
-complete -c ctl -n "__fish_ctl_using_subcommand completion" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when writing to a terminal, unless NO_COLOR is set or TERM=dumb'
-always\t'Always colour'
-never\t'Never colour'"
-complete -c ctl -n "__fish_ctl_using_subcommand completion" -l icons -d 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)' -r -f -a "auto\t'Emoji, unless the locale (LC_ALL, LC_CTYPE, LANG) names a non-UTF-8 character set'
-unicode\t'Always emoji'
-ascii\t'Always plain ASCII markers'"
-complete -c ctl -n "__fish_ctl_using_subcommand completion" -l timestamps -d 'Timestamp column of event lines' -r -f -a "local\t'`[15:04:01]` in local time'
-utc\t'`[14:04:01]` in UTC'
-relative\t'`[+12.3s]` since the command started'
-none\t'No timestamp'"
-complete -c ctl -n "__fish_ctl_using_subcommand completion" -l context -d 'Named context from the config file: its server and API key (overrides current-context)' -r
-complete -c ctl -n "__fish_ctl_using_subcommand completion" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand completion" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
-complete -c ctl -n "__fish_ctl_using_subcommand completion" -s q -l quiet -d 'Print only the essential output (event lines or JSON); no banners or notes'
-complete -c ctl -n "__fish_ctl_using_subcommand completion" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c ctl -n "__fish_ctl_using_subcommand man" -l server -d 'Platform server base URL [default: http://localhost:8081]' -r
-complete -c ctl -n "__fish_ctl_using_subcommand man" -l api-key -d 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)' -r
-complete -c ctl -n "__fish_ctl_using_subcommand man" -s o -l output -d 'Output format: human-readable text, or one JSON object per line on stdout' -r -f -a "text\t'Timestamped lines with icons, for people'
-json\t'One JSON object per line (NDJSON), for scripts'
-wide\t'Text with more columns (`ctl list`, `ctl status`); other commands treat it as text'"
-complete -c ctl -n "__fish_ctl_using_subcommand man" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when writing to a terminal, unless NO_COLOR is set or TERM=dumb'
-always\t'Always colour'
-never\t'Never colour'"
-complete -c ctl -n "__fish_ctl_using_subcommand man" -l icons -d 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)' -r -f -a "auto\t'Emoji, unless the locale (LC_ALL, LC_CTYPE, LANG) names a non-UTF-8 character set'
-unicode\t'Always emoji'
-ascii\t'Always plain ASCII markers'"
-complete -c ctl -n "__fish_ctl_using_subcommand man" -l timestamps -d 'Timestamp column of event lines' -r -f -a "local\t'`[15:04:01]` in local time'
-utc\t'`[14:04:01]` in UTC'
-relative\t'`[+12.3s]` since the command started'
-none\t'No timestamp'"
-complete -c ctl -n "__fish_ctl_using_subcommand man" -l context -d 'Named context from the config file: its server and API key (overrides current-context)' -r
-complete -c ctl -n "__fish_ctl_using_subcommand man" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]' -r -F
+complete -c ctl -n "__fish_ctl_using_subcommand completion" -s h -l help -d 'Print help'
 complete -c ctl -n "__fish_ctl_using_subcommand man" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
-complete -c ctl -n "__fish_ctl_using_subcommand man" -s q -l quiet -d 'Print only the essential output (event lines or JSON); no banners or notes'
-complete -c ctl -n "__fish_ctl_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c ctl -n "__fish_ctl_using_subcommand man" -s h -l help -d 'Print help'
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l listen -d 'Address to listen on (HOST:PORT). Port 0 picks a free port; the address actually bound is printed to stderr as `listening on http://ADDR`' -r
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l data-dir -d 'Directory of the server\'s database [default: the per-user data directory, e.g. ~/.local/share/ctl]' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l providers -d 'Provider catalogue (YAML) to use instead of the built-in one' -r -F
@@ -235,27 +199,9 @@ complete -c ctl -n "__fish_ctl_using_subcommand server" -l key -d 'API key for t
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l api-keys-file -d 'YAML file of API keys and their teams: `keys: [{key: KEY, team: TEAM}, ...]`. A team sees and deploys only its own applications' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l keepalive -d 'Interval of keep-alive comments on event streams (e.g. 15s, 500ms)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l retention -d 'Keep at most N events, deleting the oldest. A stream resuming from before the oldest kept event gets one `stream.gap` event' -r
-complete -c ctl -n "__fish_ctl_using_subcommand server" -l server -d 'Platform server base URL [default: http://localhost:8081]' -r
-complete -c ctl -n "__fish_ctl_using_subcommand server" -l api-key -d 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)' -r
-complete -c ctl -n "__fish_ctl_using_subcommand server" -s o -l output -d 'Output format: human-readable text, or one JSON object per line on stdout' -r -f -a "text\t'Timestamped lines with icons, for people'
-json\t'One JSON object per line (NDJSON), for scripts'
-wide\t'Text with more columns (`ctl list`, `ctl status`); other commands treat it as text'"
-complete -c ctl -n "__fish_ctl_using_subcommand server" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when writing to a terminal, unless NO_COLOR is set or TERM=dumb'
-always\t'Always colour'
-never\t'Never colour'"
-complete -c ctl -n "__fish_ctl_using_subcommand server" -l icons -d 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)' -r -f -a "auto\t'Emoji, unless the locale (LC_ALL, LC_CTYPE, LANG) names a non-UTF-8 character set'
-unicode\t'Always emoji'
-ascii\t'Always plain ASCII markers'"
-complete -c ctl -n "__fish_ctl_using_subcommand server" -l timestamps -d 'Timestamp column of event lines' -r -f -a "local\t'`[15:04:01]` in local time'
-utc\t'`[14:04:01]` in UTC'
-relative\t'`[+12.3s]` since the command started'
-none\t'No timestamp'"
-complete -c ctl -n "__fish_ctl_using_subcommand server" -l context -d 'Named context from the config file: its server and API key (overrides current-context)' -r
-complete -c ctl -n "__fish_ctl_using_subcommand server" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l in-memory -d 'Keep everything in memory; nothing survives a restart'
 complete -c ctl -n "__fish_ctl_using_subcommand server" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
-complete -c ctl -n "__fish_ctl_using_subcommand server" -s q -l quiet -d 'Print only the essential output (event lines or JSON); no banners or notes'
-complete -c ctl -n "__fish_ctl_using_subcommand server" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c ctl -n "__fish_ctl_using_subcommand server" -s h -l help -d 'Print help'
 complete -c ctl -n "__fish_ctl_using_subcommand help; and not __fish_seen_subcommand_from deploy watch status list delete validate completion man server help" -f -a "deploy" -d 'Submit a Score spec to the platform server, and optionally watch it deploy'
 complete -c ctl -n "__fish_ctl_using_subcommand help; and not __fish_seen_subcommand_from deploy watch status list delete validate completion man server help" -f -a "watch" -d 'Follow an application\'s events, or one deployment to its end'
 complete -c ctl -n "__fish_ctl_using_subcommand help; and not __fish_seen_subcommand_from deploy watch status list delete validate completion man server help" -f -a "status" -d 'Show an application: its latest deployment and its resources'

@@ -3,7 +3,10 @@
 //! Nothing below this layer reads clap types: [`crate::settings::Settings::resolve`] turns
 //! [`GlobalArgs`] into validated settings once, and each command receives its own args struct.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 pub use crate::commands::completion::{CompletionArgs, ManArgs};
 pub use crate::commands::delete::DeleteArgs;
@@ -25,6 +28,132 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses the process's command line; on a usage error prints clap's message and exits
+    /// with status 2 (or 0 for `--help` and `--version`).
+    pub fn parse_args() -> Cli {
+        Cli::try_parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses `args` (the program name first) against [`command`].
+    pub fn try_parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let mut cmd = command();
+        let mut matches = cmd.try_get_matches_from_mut(args)?;
+        reject_client_options(&mut cmd, &matches)?;
+        Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
+    }
+}
+
+/// Commands that talk to no platform server and write no events: the client's options mean
+/// nothing to them, so their help leaves them out and they refuse them when typed.
+const LOCAL_COMMANDS: [&str; 3] = ["completion", "man", "server"];
+
+/// The global options that only the client commands read (ids of [`GlobalArgs`] fields).
+/// `--verbose` is not among them: every command's errors honour it.
+const CLIENT_OPTIONS: [&str; 9] = [
+    "server",
+    "api_key",
+    "output",
+    "color",
+    "quiet",
+    "icons",
+    "timestamps",
+    "context",
+    "config",
+];
+
+/// The command line definition: [`Cli`] with the client's options hidden from the help of the
+/// [`LOCAL_COMMANDS`]. Help, completions and the man page are all generated from this.
+pub fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    // A subcommand that defines an option itself does not receive the global one of the same
+    // name: give each local command a hidden copy, so it still parses (and can be refused
+    // with a clear message below) but is not listed.
+    let hidden: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| CLIENT_OPTIONS.contains(&a.get_id().as_str()))
+        .map(|a| a.clone().global(false).hide(true))
+        .collect();
+    for name in LOCAL_COMMANDS {
+        cmd = cmd.mut_subcommand(name, |sub| sub.args(hidden.iter().cloned()));
+    }
+    cmd
+}
+
+/// The command line as the completion scripts and the man page describe it: like
+/// [`command`], but the local commands have no client options at all rather than hidden ones
+/// (completion generators list hidden options too). Not for parsing: the client options are
+/// not global here, so one typed after a subcommand would not reach [`GlobalArgs`].
+pub fn documented_command() -> clap::Command {
+    let mut cmd = Cli::command();
+    let is_client = |a: &clap::Arg| CLIENT_OPTIONS.contains(&a.get_id().as_str());
+    let client: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| is_client(a))
+        .map(|a| a.clone().global(false))
+        .collect();
+    cmd = cmd.mut_args(|a| if is_client(&a) { a.global(false) } else { a });
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .collect();
+    // In their order: each one mutated moves to the end.
+    for name in names {
+        let local = LOCAL_COMMANDS.contains(&name.as_str());
+        cmd = cmd.mut_subcommand(&name, |sub| {
+            if local {
+                sub
+            } else {
+                sub.args(client.iter().cloned())
+            }
+        });
+    }
+    cmd
+}
+
+/// A client option typed on the command line of a [`LOCAL_COMMANDS`] one is a mistake worth
+/// stopping for: `ctl server --api-key K` would otherwise start a server that ignores the
+/// key its operator meant to set. Values from the environment (`CTL_SERVER`, ...) are not
+/// typed, so a shell set up for the client still runs the server.
+fn reject_client_options(cmd: &mut clap::Command, matches: &ArgMatches) -> Result<(), clap::Error> {
+    let Some((name, sub_matches)) = matches.subcommand() else {
+        return Ok(());
+    };
+    if !LOCAL_COMMANDS.contains(&name) {
+        return Ok(());
+    }
+    for id in CLIENT_OPTIONS {
+        if sub_matches.value_source(id) != Some(ValueSource::CommandLine) {
+            continue;
+        }
+        let sub = cmd
+            .find_subcommand_mut(name)
+            .expect("the matched subcommand is defined");
+        let long = sub
+            .get_arguments()
+            .find(|a| a.get_id() == id)
+            .and_then(|a| a.get_long())
+            .unwrap_or(id)
+            .to_owned();
+        let hint = if name == "server" && id == "api_key" {
+            " (the server's keys are set with --key or --api-keys-file)"
+        } else {
+            ""
+        };
+        return Err(sub.error(
+            clap::error::ErrorKind::ArgumentConflict,
+            format!(
+                "--{long} is an option of the client commands; `ctl {name}` does not take it{hint}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Options that apply to every command. They are `global`, so `ctl deploy app.yaml -o json`
@@ -180,24 +309,88 @@ fn after_help() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    #[test]
+    fn local_commands_leave_the_client_options_out_of_their_help() {
+        // Built as parsing builds it, so the global options have reached the subcommands.
+        let mut cmd = command();
+        cmd.build();
+        let server = cmd.find_subcommand_mut("server").unwrap();
+        let help = server.render_long_help().to_string();
+        for option in [
+            "--api-key <KEY>",
+            "--output",
+            "--server <URL>",
+            "--context",
+            "--icons",
+        ] {
+            assert!(!help.contains(option), "{option} in `ctl server --help`");
+        }
+        assert!(help.contains("--verbose"));
+        assert!(help.contains("--key <KEY>"));
+        let help = command().render_long_help().to_string();
+        assert!(
+            help.contains("--api-key"),
+            "the top level still documents it"
+        );
+        let deploy = cmd.find_subcommand_mut("deploy").unwrap();
+        assert!(deploy.render_long_help().to_string().contains("--api-key"));
+    }
+
+    #[test]
+    fn local_commands_refuse_typed_client_options() {
+        for args in [
+            &["ctl", "server", "--api-key", "k"][..],
+            &["ctl", "--output", "json", "server"],
+            &["ctl", "completion", "bash", "--server", "http://x"],
+            &["ctl", "man", "-q"],
+        ] {
+            let err = Cli::try_parse_args(args).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{args:?}"
+            );
+            assert!(
+                err.to_string().contains("option of the client commands"),
+                "{err}"
+            );
+        }
+        let err = Cli::try_parse_args(["ctl", "server", "--api-key", "k"]).unwrap_err();
+        assert!(
+            err.to_string().contains("--key or --api-keys-file"),
+            "{err}"
+        );
+        // Not the key itself.
+        assert!(!err.to_string().contains(" k "), "{err}");
+        // -v applies everywhere, and client commands keep their options.
+        assert_eq!(
+            Cli::try_parse_args(["ctl", "server", "-vv"])
+                .unwrap()
+                .global
+                .verbose,
+            2
+        );
+        assert!(Cli::try_parse_args(["ctl", "watch", "app", "--server", "http://x"]).is_ok());
     }
 
     #[test]
     fn global_options_work_after_the_subcommand() {
         let cli =
-            Cli::try_parse_from(["ctl", "deploy", "app.yaml", "-w", "-o", "json", "-vv"]).unwrap();
+            Cli::try_parse_args(["ctl", "deploy", "app.yaml", "-w", "-o", "json", "-vv"]).unwrap();
         assert_eq!(cli.global.output, OutputFormat::Json);
         assert_eq!(cli.global.verbose, 2);
     }
 
     #[test]
     fn help_lists_every_exit_code() {
-        let help = Cli::command().render_long_help().to_string();
+        let help = command().render_long_help().to_string();
         for status in crate::exit::ExitStatus::ALL {
             assert!(
                 help.contains(status.meaning()),

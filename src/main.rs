@@ -3,9 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = ctl::cli::Cli::parse();
+    let cli = ctl::cli::Cli::parse_args();
     ctl::commands::run(cli).into()
 }

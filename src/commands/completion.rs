@@ -15,11 +15,10 @@
 
 use std::io::{self, Write};
 
-use clap::{Args, CommandFactory};
+use clap::Args;
 use clap_complete::Shell;
 use clap_mangen::Man;
 
-use crate::cli::Cli;
 use crate::error::Error;
 use crate::exit::ExitStatus;
 
@@ -57,14 +56,17 @@ pub const SHELLS: [Shell; 5] = [
     Shell::Elvish,
 ];
 
-/// The clap definition as the generated files show it: the real one, with the current values
-/// of environment variables hidden so the output does not depend on who generates it.
+/// `cmd` with the current values of environment variables hidden, so that a generated file
+/// does not depend on who generates it.
+fn without_env_values(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| a.hide_env_values(true))
+        .mut_subcommands(without_env_values)
+}
+
+/// The clap definition the completion scripts are generated from (see
+/// [`crate::cli::documented_command`]).
 pub fn documented_command() -> clap::Command {
-    fn hide_env_values(cmd: clap::Command) -> clap::Command {
-        cmd.mut_args(|a| a.hide_env_values(true))
-            .mut_subcommands(hide_env_values)
-    }
-    hide_env_values(Cli::command())
+    without_env_values(crate::cli::documented_command())
 }
 
 /// The completion script for `shell`.
@@ -80,7 +82,9 @@ pub fn completion_script(shell: Shell) -> Vec<u8> {
 /// The man page, `ctl(1)`, in roff: the top-level sections, then one subsection per command
 /// with its synopsis, description and options (global options are listed once, at the top).
 pub fn man_page() -> io::Result<Vec<u8>> {
-    let mut cmd = documented_command();
+    // The parser's own definition: the man page leaves out hidden options, and lists the
+    // global ones once.
+    let mut cmd = without_env_values(crate::cli::command());
     cmd.build();
     let top = Man::new(cmd.clone()).manual("ctl manual");
     let mut out = Vec::new();
@@ -197,6 +201,27 @@ mod tests {
         for status in crate::exit::ExitStatus::ALL {
             assert!(page.contains(&status.code().to_string()));
         }
+    }
+
+    #[test]
+    fn completions_offer_client_options_to_client_commands_only() {
+        let fish = String::from_utf8(completion_script(Shell::Fish)).unwrap();
+        let offers = |sub: &str, option: &str| {
+            fish.lines().any(|l| {
+                l.contains(&format!("__fish_ctl_using_subcommand {sub}\""))
+                    && l.contains(&format!(" -l {option} "))
+            })
+        };
+        for sub in ["deploy", "watch", "status", "list", "delete", "validate"] {
+            assert!(offers(sub, "api-key"), "{sub} --api-key");
+            assert!(offers(sub, "verbose"), "{sub} --verbose");
+        }
+        for sub in ["server", "completion", "man"] {
+            assert!(!offers(sub, "api-key"), "{sub} --api-key");
+            assert!(!offers(sub, "output"), "{sub} --output");
+            assert!(offers(sub, "verbose"), "{sub} --verbose");
+        }
+        assert!(offers("server", "key"));
     }
 
     #[test]

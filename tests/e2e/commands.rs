@@ -747,3 +747,20 @@ fn completion_for_an_unknown_shell_is_a_usage_error() {
     let run = ctl(&["completion", "tcsh"]).run();
     run.assert_code(2);
 }
+
+#[test]
+fn the_server_refuses_the_clients_options_without_echoing_them() {
+    let run = ctl(&["server", "--in-memory", "--api-key", "sk-never-shown"]).run();
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("--key or --api-keys-file"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("sk-never-shown"), "{}", run.stderr);
+    assert!(!run.stderr.contains("listening on"), "{}", run.stderr);
+    let help = ctl(&["server", "--help"]).run();
+    help.assert_code(0);
+    assert!(help.stdout.contains("--key <KEY>"));
+    assert!(!help.stdout.contains("--api-key <KEY>"), "{}", help.stdout);
+}
