@@ -477,10 +477,13 @@ async fn subscribe(
     let mut seen = Seen::default();
     let mut next = first;
     let (seq_key, sent_key) = seq_finders();
+    // One timer for the whole run, not one per chunk.
+    let give_up = tokio::time::sleep_until(deadline.into());
+    tokio::pin!(give_up);
     while seen.events < want {
         let chunk = tokio::select! {
             chunk = body.next() => chunk,
-            () = tokio::time::sleep_until(deadline.into()) => None,
+            () = &mut give_up => None,
         };
         let Some(chunk) = chunk else { break };
         let now = clock();

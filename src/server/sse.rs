@@ -9,13 +9,14 @@
 //!    holds events the replay already covered);
 //! 4. if the bus says we lagged, go back to 2 from the last id handled; nothing is dropped.
 //!
-//! Each stream is one task writing frames into a small bounded channel that the response body
-//! drains. Events that are ready together travel together: a replayed page, or every live
-//! event already waiting on the bus, becomes one chunk of up to [`BATCH_BYTES`] rather than one
-//! chunk per event, which is what lets a catching-up client read at wire speed. A client that stops reading fills that channel and the socket buffers, and the task
-//! then simply waits; meanwhile the bus overwrites its backlog (a fixed ring shared by all), and
-//! the store serves the catch-up later. So one stuck client costs bounded memory and never
-//! slows the others.
+//! Each stream is the body of its response ([`Session`]): it makes its next chunk when the
+//! connection asks for one, which is when the previous chunk has been written, so a stream
+//! has no task and no queue of its own. Events that are ready together travel together: a
+//! replayed page, or every live event already waiting on the bus, becomes one chunk of up to
+//! [`BATCH_BYTES`] rather than one chunk per event, which is what lets a catching-up client
+//! read at wire speed. A client that stops reading stops asking for chunks; meanwhile the bus
+//! overwrites its backlog (a fixed ring shared by all), and the store serves the catch-up
+//! later. So one stuck client costs bounded memory and never slows the others.
 //!
 //! Frames: `retry: <ms>` with the `connected` frame first, then `id: <id>\ndata: <json>\n\n`
 //! per event, and `: keepalive\n\n` at a fixed interval. The stream ends cleanly (end of the
@@ -25,10 +26,10 @@
 //! This module must never write anything to a stream that is not valid SSE, and never send an
 //! event of another team.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -36,12 +37,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::AppState;
@@ -51,10 +49,6 @@ use super::bus::{self, Published};
 use super::state::App;
 use super::store::{self, EventFilter, Store};
 use crate::event::{CANONICAL_HEADER, Event, EventKind};
-
-/// Frames buffered between a stream's task and its socket. Small on purpose: backpressure
-/// should reach the task quickly so the store, not memory, absorbs a slow reader.
-const FRAME_BUFFER: usize = 32;
 
 const KEEPALIVE: &[u8] = b": keepalive\n\n";
 
@@ -141,38 +135,19 @@ pub(crate) async fn stream(
     connected
         .extra
         .insert("client_id".to_owned(), format!("client-{client}").into());
-    let (out, frames) = mpsc::channel::<Bytes>(FRAME_BUFFER);
     let first = format!(
         "retry: {}\ndata: {}\n\n",
         app.retry.as_millis(),
         connected.to_json()
     );
-    // The channel is new and empty, so this cannot fail for lack of room.
-    let _ = out.try_send(Bytes::from(first));
-
-    let mut session = Session {
-        store: app.store.clone(),
-        filter,
-        types,
-        out,
-        cancel: app.cancel.clone(),
-        last: start,
-        app: app.clone(),
-        batch: BytesMut::new(),
-    };
-    let keepalive = app.keepalive;
-    tokio::spawn(async move {
-        if gap {
-            let frame = gap_frame(&session.filter, start, head.pruned_through);
-            session.last = head.pruned_through;
-            if session.emit(frame).await.is_err() {
-                return;
-            }
-        }
-        session.run(live, keepalive).await;
-    });
-
-    let body = Body::from_stream(ReceiverStream::new(frames).map(Ok::<_, Infallible>));
+    let mut ready = VecDeque::from([Bytes::from(first)]);
+    let mut last = start;
+    if gap {
+        ready.push_back(gap_frame(&filter, start, head.pruned_through));
+        last = head.pruned_through;
+    }
+    let session = Session::new(app.clone(), filter, types, last, live, ready);
+    let body = Body::from_stream(session.into_stream());
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::OK;
     let h = response.headers_mut();
@@ -241,60 +216,142 @@ fn event_frame(out: &mut BytesMut, id: u64, json: &str) {
     bus::encode_frame(out, id, json);
 }
 
-/// One connected stream.
+/// One connected stream: the body of its response. It produces its next chunk when the
+/// connection asks for one, that is when the previous chunk has been written, so a stream
+/// costs no task and no channel of its own, and a client that stops reading simply stops
+/// asking (the bus overwrites its backlog; the store serves the catch-up later).
 struct Session {
     store: Store,
     filter: EventFilter,
     /// Type patterns; empty means all.
     types: Vec<String>,
-    out: mpsc::Sender<Bytes>,
     cancel: CancellationToken,
     /// The highest id handled (sent or filtered out). Never decreases.
     last: u64,
     app: Arc<App>,
-    /// Frames of handled events not yet sent: flushed as one chunk (see [`Session::flush`]).
+    live: bus::Receiver,
+    ticks: tokio::time::Interval,
+    /// Where the stream is: replaying from the store, or forwarding the bus.
+    phase: Phase,
+    /// Chunks made and not yet handed out.
+    ready: VecDeque<Bytes>,
+    /// Frames of handled events not yet made into a chunk.
     batch: BytesMut,
+    /// Nothing more will be produced once `ready` is empty.
+    ended: bool,
 }
 
+/// What a [`Session`] is doing.
+enum Phase {
+    /// Replaying from the store: the page being sent and how far into it, and the read of the
+    /// next page, started while this one is sent.
+    CatchUp {
+        page: Option<(store::Page, usize)>,
+        next: Option<PageRead>,
+    },
+    /// Forwarding events from the bus.
+    Live,
+}
+
+type PageRead = tokio::task::JoinHandle<Result<store::Page, store::StoreError>>;
+
 impl Session {
-    async fn run(&mut self, mut live: bus::Receiver, keepalive: Duration) {
-        if self.catch_up().await.is_err() {
-            return;
-        }
+    /// A stream that first hands out `ready`, then replays everything after `last` and goes
+    /// live. `live` must have been subscribed before the store was read (module docs).
+    fn new(
+        app: Arc<App>,
+        filter: EventFilter,
+        types: Vec<String>,
+        last: u64,
+        live: bus::Receiver,
+        ready: VecDeque<Bytes>,
+    ) -> Session {
+        let keepalive = app.keepalive;
         let mut ticks = tokio::time::interval_at(Instant::now() + keepalive, keepalive);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut session = Session {
+            store: app.store.clone(),
+            filter,
+            types,
+            cancel: app.cancel.clone(),
+            last,
+            app,
+            live,
+            ticks,
+            phase: Phase::Live,
+            ready,
+            batch: BytesMut::new(),
+            ended: false,
+        };
+        session.phase = session.catch_up_from_last();
+        session
+    }
+
+    /// The session as a stream of chunks, ending when the session does.
+    fn into_stream(self) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send {
+        futures::stream::unfold(self, |mut session| async move {
+            let chunk = session.next_chunk().await?;
+            Some((Ok(chunk), session))
+        })
+    }
+
+    /// The next chunk to send, waiting for events if there are none; `None` once the stream
+    /// has ended (shutdown, or the followed deployment finished).
+    async fn next_chunk(&mut self) -> Option<Bytes> {
         loop {
-            let flow = tokio::select! {
-                // Shutdown: end the body cleanly; the client resumes elsewhere with its last id.
-                _ = self.cancel.cancelled() => Err(End),
-                // The client went away while we were idle.
-                _ = self.out.closed() => Err(End),
-                // Keep proxies and the client's idle timer from giving up on a quiet stream.
-                _ = ticks.tick() => self.emit(Bytes::from_static(KEEPALIVE)).await,
-                received = live.recv() => match received {
-                    Ok(published) => self.on_live_burst(&published, &mut live).await,
-                    // Fell behind the bus: the store has everything we missed.
-                    Err(RecvError::Lagged(missed)) => self.lagged(missed).await,
-                    // The store thread is gone: the server is stopping.
-                    Err(RecvError::Closed) => Err(End),
-                },
+            if let Some(chunk) = self.ready.pop_front() {
+                return Some(chunk);
+            }
+            if self.ended {
+                return None;
+            }
+            let flow = match self.phase {
+                Phase::CatchUp { .. } => self.catch_up().await,
+                Phase::Live => self.live().await,
             };
             // Whatever was handled goes out, also when the stream ends right after it.
-            let flushed = self.flush().await;
-            if flow.is_err() || flushed.is_err() {
-                return;
+            if !self.batch.is_empty() {
+                self.ready.push_back(self.batch.split().freeze());
             }
+            self.ended = flow.is_err();
+        }
+    }
+
+    /// Waits for the next thing to send while live: events from the bus (every one already
+    /// waiting, up to one batch), or a keep-alive.
+    async fn live(&mut self) -> Flow {
+        tokio::select! {
+            // Shutdown: end the body cleanly; the client resumes elsewhere with its last id.
+            _ = self.cancel.cancelled() => Err(End),
+            // Keep proxies and the client's idle timer from giving up on a quiet stream.
+            _ = self.ticks.tick() => {
+                self.ready.push_back(Bytes::from_static(KEEPALIVE));
+                Ok(())
+            }
+            received = self.live.recv() => match received {
+                Ok(published) => self.on_live_burst(&published),
+                // Fell behind the bus: the store has everything we missed.
+                Err(RecvError::Lagged(missed)) => {
+                    self.lagged(missed);
+                    Ok(())
+                }
+                // The store thread is gone: the server is stopping.
+                Err(RecvError::Closed) => Err(End),
+            },
         }
     }
 
     /// Handles `first`, then every event already waiting on the bus (up to one batch), so a
     /// burst is sent as one chunk.
-    async fn on_live_burst(&mut self, first: &Published, live: &mut bus::Receiver) -> Flow {
+    fn on_live_burst(&mut self, first: &Published) -> Flow {
         self.on_live(first)?;
         while self.batch.len() < BATCH_BYTES {
-            match live.try_recv() {
+            match self.live.try_recv() {
                 Ok(published) => self.on_live(&published)?,
-                Err(TryRecvError::Lagged(missed)) => return self.lagged(missed).await,
+                Err(TryRecvError::Lagged(missed)) => {
+                    self.lagged(missed);
+                    break;
+                }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Closed) => return Err(End),
             }
@@ -303,56 +360,88 @@ impl Session {
     }
 
     /// Fell behind the bus: the store has everything we missed.
-    async fn lagged(&mut self, missed: u64) -> Flow {
+    fn lagged(&mut self, missed: u64) {
         tracing::debug!(
             missed,
             after = self.last,
             "stream lagged; catching up from the store"
         );
         self.app.lag_recoveries.fetch_add(1, Ordering::Relaxed);
-        self.flush().await?;
-        self.catch_up().await
+        self.phase = self.catch_up_from_last();
     }
 
-    /// Replays from the store everything after `last`, until the end of the log. The next
-    /// page is read while this one is sent, so the store thread and this task overlap.
+    /// A replay of everything after `last`, its first page already being read.
+    fn catch_up_from_last(&self) -> Phase {
+        Phase::CatchUp {
+            page: None,
+            next: Some(Self::read_page(&self.store, &self.filter, self.last)),
+        }
+    }
+
+    /// Replays from the store until one batch is full, a page is done, or the log's end is
+    /// reached (then the stream goes live). The next page is read while this one is sent, so
+    /// the store thread and the connection overlap.
     async fn catch_up(&mut self) -> Flow {
-        let mut next = Some(self.read_page(self.last));
-        while let Some(reading) = next.take() {
-            let page = reading.await.map_err(|_| End)?.map_err(|_| End)?;
-            if !page.at_end {
-                if let Some(last) = page.events.last() {
-                    next = Some(self.read_page(last.id));
+        let Phase::CatchUp { page, next } = &mut self.phase else {
+            return Ok(());
+        };
+        if page.is_none() {
+            let Some(reading) = next.take() else {
+                self.phase = Phase::Live;
+                return Ok(());
+            };
+            let read = tokio::select! {
+                biased;
+                // Shutdown ends a replay too, at the next page.
+                _ = self.cancel.cancelled() => return Err(End),
+                read = reading => read,
+            };
+            let read = read.map_err(|_| End)?.map_err(|_| End)?;
+            if !read.at_end {
+                if let Some(last) = read.events.last() {
+                    *next = Some(Self::read_page(&self.store, &self.filter, last.id));
                 }
             }
-            for event in &page.events {
-                let (send, flow) =
-                    self.handle(event.id, &event.kind, event.deployment_id.as_deref());
-                if send {
-                    self.batch
-                        .extend_from_slice(&page.encoded[event.encoded.clone()]);
-                }
-                if flow.is_err() || self.batch.len() >= BATCH_BYTES {
-                    self.flush().await?;
-                }
-                flow?;
+            *page = Some((read, 0));
+        }
+        let Phase::CatchUp {
+            page: Some((read, at)),
+            ..
+        } = &mut self.phase
+        else {
+            return Ok(());
+        };
+        while let Some(event) = read.events.get(*at) {
+            *at += 1;
+            let (send, flow) = Self::handle(
+                &mut self.last,
+                &self.types,
+                &self.filter,
+                event.id,
+                &event.kind,
+                event.deployment_id.as_deref(),
+            );
+            if send {
+                self.batch
+                    .extend_from_slice(&read.encoded[event.encoded.clone()]);
             }
-            self.flush().await?;
-            // The deployment had ended when this page was read, yet its terminal event was not
-            // delivered: retention deleted it. Nothing more will come.
-            if page.at_end && self.filter.deployment.is_some() && page.deployment_finished {
-                return Err(End);
+            flow?;
+            if self.batch.len() >= BATCH_BYTES {
+                return Ok(());
             }
         }
-        Ok(())
+        // The deployment had ended when this page was read, yet its terminal event was not
+        // delivered: retention deleted it. Nothing more will come.
+        let finished = read.at_end && self.filter.deployment.is_some() && read.deployment_finished;
+        if let Phase::CatchUp { page, .. } = &mut self.phase {
+            *page = None;
+        }
+        if finished { Err(End) } else { Ok(()) }
     }
 
     /// Starts reading the page of events after `after`, each encoded as its SSE frame.
-    fn read_page(
-        &self,
-        after: u64,
-    ) -> tokio::task::JoinHandle<Result<store::Page, store::StoreError>> {
-        let (store, filter) = (self.store.clone(), self.filter.clone());
+    fn read_page(store: &Store, filter: &EventFilter, after: u64) -> PageRead {
+        let (store, filter) = (store.clone(), filter.clone());
         tokio::spawn(async move {
             store
                 .call(move |db| db.read_events(&filter, after, event_frame))
@@ -378,7 +467,14 @@ impl Session {
                 && event.outcome().is_some();
             return if ends { Err(End) } else { Ok(()) };
         }
-        let (send, flow) = self.handle(published.id, &event.kind, event.deployment_id.as_deref());
+        let (send, flow) = Self::handle(
+            &mut self.last,
+            &self.types,
+            &self.filter,
+            published.id,
+            &event.kind,
+            event.deployment_id.as_deref(),
+        );
         if send {
             self.batch.extend_from_slice(published.frame());
         }
@@ -387,36 +483,25 @@ impl Session {
 
     /// Decides about one event the filter admits: whether to send it (not already handled,
     /// and of a type asked for by `types`), and whether the stream ends after it (the followed
-    /// deployment's terminal event, even if `types` hides it). The caller adds the frame and
-    /// flushes.
-    fn handle(&mut self, id: u64, kind: &EventKind, deployment: Option<&str>) -> (bool, Flow) {
-        if id <= self.last {
+    /// deployment's terminal event, even if `types` hides it). The caller adds the frame.
+    fn handle(
+        last: &mut u64,
+        types: &[String],
+        filter: &EventFilter,
+        id: u64,
+        kind: &EventKind,
+        deployment: Option<&str>,
+    ) -> (bool, Flow) {
+        if id <= *last {
             return (false, Ok(()));
         }
-        self.last = id;
-        let send = self.types.is_empty() || self.types.iter().any(|t| kind.matches(t));
-        let followed = self.filter.deployment.as_deref();
+        *last = id;
+        let send = types.is_empty() || types.iter().any(|t| kind.matches(t));
+        let followed = filter.deployment.as_deref();
         if followed.is_some() && deployment == followed && kind.outcome().is_some() {
             return (send, Err(End));
         }
         (send, Ok(()))
-    }
-
-    /// Sends the batched frames as one chunk, if there are any.
-    async fn flush(&mut self) -> Flow {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let chunk = self.batch.split().freeze();
-        self.emit(chunk).await
-    }
-
-    /// Queues one frame, waiting while the client is slow; gives up at shutdown.
-    async fn emit(&self, frame: Bytes) -> Flow {
-        tokio::select! {
-            sent = self.out.send(frame) => sent.map_err(|_| End),
-            _ = self.cancel.cancelled() => Err(End),
-        }
     }
 }
 
@@ -441,43 +526,42 @@ mod tests {
 
     #[tokio::test]
     async fn lagging_behind_the_bus_falls_back_to_the_store() {
-        // A bus ring of 4 and an output channel of 1 that nobody reads yet: once the session
-        // holds one frame in the channel and one in hand, everything else overflows the ring.
+        // A bus ring of 4, and a stream nobody reads while 50 events are published: by the
+        // time it is asked for a chunk, the ring has overwritten most of them.
         let state = AppState::open_with(super::super::ServerConfig::in_memory(), 4)
             .await
             .unwrap();
         let app = state.0.clone();
         let team: Arc<str> = Arc::from("default");
-        let (out, mut frames) = mpsc::channel(1);
-        let mut session = Session {
-            store: app.store.clone(),
-            filter: EventFilter {
-                team: team.clone(),
-                app: None,
-                deployment: None,
-            },
-            types: Vec::new(),
-            out,
-            cancel: app.cancel.clone(),
-            last: 0,
-            app: app.clone(),
-            batch: BytesMut::new(),
-        };
         let live = app.store.subscribe();
-        let task = tokio::spawn(async move { session.run(live, Duration::from_secs(3600)).await });
+        let filter = EventFilter {
+            team: team.clone(),
+            app: None,
+            deployment: None,
+        };
+        let head = app.store.call(|db| db.head()).await.unwrap();
+        let mut session = Session::new(
+            app.clone(),
+            filter,
+            Vec::new(),
+            head.last_id,
+            live,
+            VecDeque::new(),
+        );
         let mut expected = Vec::new();
         for _ in 0..50 {
             let event = Event::new(EventKind::Other("test.tick".into()), "a");
             expected.push(app.store.append(event, team.clone()).await.unwrap());
         }
+        let deadline = std::time::Duration::from_secs(15);
         let mut received = Vec::new();
         while received.last() != expected.last() {
-            let frame = tokio::time::timeout(Duration::from_secs(15), frames.recv())
+            let chunk = tokio::time::timeout(deadline, session.next_chunk())
                 .await
-                .expect("a frame before the deadline")
+                .expect("a chunk before the deadline")
                 .expect("the session is running");
             // A chunk holds one or more frames.
-            let text = std::str::from_utf8(&frame).unwrap();
+            let text = std::str::from_utf8(&chunk).unwrap();
             assert!(text.ends_with("\n\n"), "whole frames only: {text:?}");
             for line in text.lines() {
                 if let Some(id) = line.strip_prefix("id: ") {
@@ -488,10 +572,10 @@ mod tests {
         assert_eq!(received, expected);
         assert!(app.lag_recoveries.load(Ordering::Relaxed) > 0);
         state.shutdown().await;
-        tokio::time::timeout(Duration::from_secs(15), task)
+        let end = tokio::time::timeout(deadline, session.next_chunk())
             .await
-            .expect("the session ends at shutdown")
-            .unwrap();
+            .expect("the session ends at shutdown");
+        assert_eq!(end, None);
     }
 
     #[test]
