@@ -379,6 +379,11 @@ impl EventWatch {
     /// The next new event or notice. Errors are final: a rejected stream (4xx) or a stream
     /// that could not be re-established within the retry budget.
     pub async fn next(&mut self) -> Result<WatchItem, Error> {
+        // Items of a chunk already read need no clock (one read of it per chunk, not per event).
+        if let Some(item) = self.pending.pop_front() {
+            self.waiting_since = None;
+            return Ok(item);
+        }
         // Idle time counts from when we start waiting, so time the caller spent elsewhere
         // (blocked on a slow stdout) never makes a healthy connection look dead.
         let mut idle_from = *self.waiting_since.get_or_insert_with(Instant::now);

@@ -86,14 +86,20 @@ pub fn icon(kind: &EventKind, icons: Icons) -> &'static str {
 }
 
 /// The icon padded to a fixed column width, so messages start in the same column.
-fn icon_column(kind: &EventKind, icons: Icons) -> String {
+fn write_icon_column(line: &mut String, kind: &EventKind, icons: Icons) {
     let glyph = icon(kind, icons);
-    match icons {
-        Icons::Ascii => format!("{glyph:<ASCII_COLUMN$}"),
+    line.push_str(glyph);
+    let width = match icons {
+        Icons::Ascii => glyph.chars().count(),
         // Every emoji we use is two columns wide; the bullet for unknown types is one.
-        Icons::Unicode if glyph == "•" => format!("{glyph} "),
-        Icons::Unicode => glyph.to_owned(),
-    }
+        Icons::Unicode if glyph == "•" => 1,
+        Icons::Unicode => 2,
+    };
+    let column = match icons {
+        Icons::Ascii => ASCII_COLUMN,
+        Icons::Unicode => 2,
+    };
+    line.extend(std::iter::repeat_n(' ', column.saturating_sub(width)));
 }
 
 /// How an event type is coloured: failures red, successes green, progress uncoloured.
@@ -125,16 +131,31 @@ pub fn tone(kind: &EventKind) -> Tone {
 // ---------------------------------------------------------------------------------------------
 
 /// A sanitised, non-empty `data` value as text.
-fn field(ev: &Event, key: &str) -> Option<String> {
-    let raw = ev.data_str(key)?;
-    non_empty(&raw)
+fn field<'a>(ev: &'a Event, key: &str) -> Option<Cow<'a, str>> {
+    match ev.data_str(key)? {
+        Cow::Borrowed(raw) => clean(raw),
+        Cow::Owned(raw) => non_empty(&raw).map(Cow::Owned),
+    }
 }
 
 /// Sanitised and trimmed, or `None` when nothing printable is left.
 fn non_empty(raw: &str) -> Option<String> {
-    let clean = sanitize(raw);
-    let clean = clean.trim();
-    (!clean.is_empty()).then(|| clean.to_owned())
+    clean(raw).map(Cow::into_owned)
+}
+
+/// [`non_empty`], borrowed from `raw` when it needed no cleaning, which is nearly always (no
+/// allocation for it per event line).
+fn clean(raw: &str) -> Option<Cow<'_, str>> {
+    match sanitize(raw) {
+        Cow::Borrowed(clean) => {
+            let clean = clean.trim();
+            (!clean.is_empty()).then_some(Cow::Borrowed(clean))
+        }
+        Cow::Owned(clean) => {
+            let clean = clean.trim();
+            (!clean.is_empty()).then(|| Cow::Owned(clean.to_owned()))
+        }
+    }
 }
 
 /// `"1 step"`, `"3 steps"`.
@@ -148,10 +169,10 @@ fn count(n: u64, noun: &str) -> String {
 
 /// `database (postgres)`, or `database` without a type, or `?` without a name.
 fn resource_label(ev: &Event) -> String {
-    let name = field(ev, "resource_name").unwrap_or_else(|| UNKNOWN.to_owned());
+    let name = field(ev, "resource_name").unwrap_or(Cow::Borrowed(UNKNOWN));
     match field(ev, "resource_type") {
         Some(ty) => format!("{name} ({ty})"),
-        None => name,
+        None => name.into_owned(),
     }
 }
 
@@ -218,7 +239,7 @@ pub fn message(ev: &Event) -> String {
             format!("Provisioning resource: {}", resource_label(ev))
         }
         EventKind::ProviderResolved => {
-            let provider = field(ev, "provider_name").unwrap_or_else(|| UNKNOWN.to_owned());
+            let provider = field(ev, "provider_name").unwrap_or(Cow::Borrowed(UNKNOWN));
             let mut out = format!("Provider resolved: {provider}");
             if let Some(target) = field(ev, "resource_type").or_else(|| field(ev, "resource_name"))
             {
@@ -230,7 +251,7 @@ pub fn message(ev: &Event) -> String {
             out
         }
         EventKind::WorkflowStarted => {
-            let workflow = field(ev, "workflow_name").unwrap_or_else(|| UNKNOWN.to_owned());
+            let workflow = field(ev, "workflow_name").unwrap_or(Cow::Borrowed(UNKNOWN));
             match ev.data_u64("total_steps") {
                 Some(n) => format!("Workflow started: {workflow} ({})", count(n, "step")),
                 None => format!("Workflow started: {workflow}"),
@@ -238,7 +259,7 @@ pub fn message(ev: &Event) -> String {
         }
         EventKind::StepStarted => step_message(ev, "started"),
         EventKind::StepProgress => {
-            let parts: Vec<String> = [field(ev, "step_name"), field(ev, "message")]
+            let parts: Vec<Cow<'_, str>> = [field(ev, "step_name"), field(ev, "message")]
                 .into_iter()
                 .flatten()
                 .collect();
@@ -257,11 +278,11 @@ pub fn message(ev: &Event) -> String {
             out
         }
         EventKind::WorkflowCompleted => {
-            let workflow = field(ev, "workflow_name").unwrap_or_else(|| UNKNOWN.to_owned());
+            let workflow = field(ev, "workflow_name").unwrap_or(Cow::Borrowed(UNKNOWN));
             format!("Workflow completed: {workflow}")
         }
         EventKind::WorkflowFailed => {
-            let workflow = field(ev, "workflow_name").unwrap_or_else(|| UNKNOWN.to_owned());
+            let workflow = field(ev, "workflow_name").unwrap_or(Cow::Borrowed(UNKNOWN));
             let mut out = format!("Workflow failed: {workflow}");
             if let Some(step) = field(ev, "step_name") {
                 let _ = write!(out, " at {step}");
@@ -272,11 +293,11 @@ pub fn message(ev: &Event) -> String {
             out
         }
         EventKind::ResourceActive => {
-            let name = field(ev, "resource_name").unwrap_or_else(|| UNKNOWN.to_owned());
+            let name = field(ev, "resource_name").unwrap_or(Cow::Borrowed(UNKNOWN));
             format!("Resource active: {name}")
         }
         EventKind::ResourceFailed => {
-            let name = field(ev, "resource_name").unwrap_or_else(|| UNKNOWN.to_owned());
+            let name = field(ev, "resource_name").unwrap_or(Cow::Borrowed(UNKNOWN));
             match field(ev, "error") {
                 Some(error) => format!("Resource failed: {name}: {error}"),
                 None => format!("Resource failed: {name}"),
@@ -294,7 +315,7 @@ pub fn message(ev: &Event) -> String {
             let failed = names(ev, "failed_resources");
             let detail: Vec<String> = [
                 (!failed.is_empty()).then(|| failed.join(", ")),
-                field(ev, "error"),
+                field(ev, "error").map(Cow::into_owned),
             ]
             .into_iter()
             .flatten()
@@ -305,9 +326,9 @@ pub fn message(ev: &Event) -> String {
             out
         }
         EventKind::ApplicationDeleted => {
-            let app = non_empty(&ev.app_name)
+            let app = clean(&ev.app_name)
                 .or_else(|| field(ev, "app_name"))
-                .unwrap_or_else(|| UNKNOWN.to_owned());
+                .unwrap_or(Cow::Borrowed(UNKNOWN));
             format!("Application deleted: {app}")
         }
         EventKind::StreamGap => {
@@ -561,7 +582,7 @@ pub fn write_event_line(
             }
         }
     }
-    line.push_str(&icon_column(&ev.kind, style.icons));
+    write_icon_column(line, &ev.kind, style.icons);
     line.push(' ');
     let _ = write!(line, "{}", palette.paint(tone(&ev.kind), message(ev)));
     if style.verbose {
@@ -747,7 +768,7 @@ pub struct FailedResource {
 impl FailedResource {
     /// `database (postgres) failed at step 2/3 configure-network: quota exceeded`, sanitised.
     pub fn describe(&self) -> String {
-        let name = non_empty(&self.name).unwrap_or_else(|| UNKNOWN.to_owned());
+        let name = clean(&self.name).unwrap_or(Cow::Borrowed(UNKNOWN));
         let mut out = match non_empty(&self.kind) {
             Some(kind) => format!("{name} ({kind}) failed"),
             None => format!("{name} failed"),
