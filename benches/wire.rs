@@ -11,7 +11,7 @@
 //! | `latency` | publish -> line written by `ctl watch -o json`, at a fixed rate                   |
 //! | `ingest`  | durable ingest (SQLite on disk, one subscriber checking every event arrives)      |
 //! | `replay`  | one subscriber catching up from the start of the log: ours and nchan              |
-//! | `fanout`  | N subscribers on one app, events published at a fixed rate: ours and nchan       |
+//! | `fanout`  | N subscribers on one app, events published open-loop at a fixed rate: ours and nchan |
 //! | `idle`    | resident memory of the server holding N idle subscribers: `ctl server` and nchan  |
 //! | `serve`   | no measurement: a server preloaded with N events, until stdin closes (for profiling `ctl` by hand) |
 //!
@@ -22,7 +22,8 @@
 //! count and time, and every process started here is killed before the scenario returns.
 //!
 //! Events are ~250 bytes of JSON on the wire. Each carries `seq` (its position in the run) and
-//! `sent_ns` (when it was published, on this process's monotonic clock), which is how
+//! `sent_ns` (when it was published, or in `fanout` when it fell due, on this process's
+//! monotonic clock), which is how
 //! subscribers check order and completeness and how latency is measured. Their type is
 //! `workflow.started`; `client` and `serve` take `--kind TYPE` to preload another (`ctl watch
 //! -o json` parses types the tracker reads, such as `resource.active`, in full). Text output
