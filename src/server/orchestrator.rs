@@ -387,7 +387,8 @@ async fn run_command(
     em: &Emitter<'_>,
     progress: &(dyn Fn(&str) -> Event + Sync),
 ) -> Result<Result<(), String>, Closed> {
-    let spawned = Command::new("sh")
+    let mut command_line = Command::new("sh");
+    command_line
         .arg("-c")
         .arg(command)
         .env("CTL_APP", env.app_name)
@@ -399,12 +400,16 @@ async fn run_command(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Cancellation drops this future; the command must not outlive the deployment.
-        .kill_on_drop(true)
-        .spawn();
+        .kill_on_drop(true);
+    // In a process group of its own, so that cancelling also stops what it started.
+    #[cfg(unix)]
+    command_line.process_group(0);
+    let spawned = command_line.spawn();
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => return Ok(Err(format!("cannot start `sh -c {command}`: {e}"))),
     };
+    let group = GroupKill(child.id());
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         // Both were requested as pipes just above, so tokio always provides them.
         return Ok(Err("cannot capture the command's output".to_owned()));
@@ -419,6 +424,8 @@ async fn run_command(
         Ok(status) => status,
         Err(e) => return Ok(Err(format!("cannot wait for the command: {e}"))),
     };
+    // It ran to its end: whatever it left running in the background is its own business.
+    group.disarm();
     if status.success() {
         return Ok(Ok(()));
     }
@@ -434,6 +441,30 @@ async fn run_command(
     } else {
         format!("command failed ({status}): {tail}")
     }))
+}
+
+/// Kills a step command's process group when dropped before [`GroupKill::disarm`]: a step
+/// cancelled with the deployment takes down the processes its command started (`sh -c 'a |
+/// b'`, a script's children), not only the shell that `kill_on_drop` reaches.
+struct GroupKill(Option<u32>);
+
+impl GroupKill {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self
+            .0
+            .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+        {
+            // The group may be gone already; there is nothing to do about a failure here.
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
 }
 
 /// Sends each non-blank stdout line as a `step.progress` message, up to
@@ -1002,6 +1033,61 @@ providers:
         assert_eq!(messages.last().unwrap(), "line 50");
     }
 
+    /// Waits for process `pid` to be gone (or a zombie waiting to be reaped); fails the test at
+    /// the deadline.
+    #[cfg(target_os = "linux")]
+    async fn wait_gone(pid: &str) {
+        let stat = format!("/proc/{pid}/stat");
+        within(async {
+            loop {
+                match std::fs::read_to_string(&stat) {
+                    Err(_) => break,
+                    Ok(s)
+                        if s.rsplit(')')
+                            .next()
+                            .is_some_and(|r| r.trim_start().starts_with('Z')) =>
+                    {
+                        break;
+                    }
+                    Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                }
+            }
+        })
+        .await;
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn cancellation_kills_what_the_command_started() {
+        // The shell starts a background `sleep` and waits for it: the sleep is not the shell's
+        // pid, so only killing the process group stops it.
+        let cat = run_catalogue("sleep 600 & echo $!; wait");
+        let (tx, mut rx) = mpsc::channel(64);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run_deployment(
+            plan(&[("batch", "job", ResourceAction::Create)]),
+            Arc::new(cat),
+            tx,
+            cancel.clone(),
+        ));
+        let pid = within(async {
+            loop {
+                let ev = rx
+                    .recv()
+                    .await
+                    .expect("no progress before the channel closed");
+                if ev.kind == EventKind::StepProgress {
+                    break ev.data_str("message").unwrap().into_owned();
+                }
+            }
+        })
+        .await;
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+        cancel.cancel();
+        assert_eq!(within(task).await.unwrap(), None);
+        wait_gone(&pid).await;
+    }
+
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn cancellation_kills_a_running_command() {
@@ -1030,24 +1116,7 @@ providers:
         cancel.cancel();
         assert_eq!(within(task).await.unwrap(), None);
 
-        // tokio kills on drop and reaps in the background; wait for the process to be gone
-        // (or a zombie awaiting that reap).
-        let stat = format!("/proc/{pid}/stat");
-        within(async {
-            loop {
-                match std::fs::read_to_string(&stat) {
-                    Err(_) => break,
-                    Ok(s)
-                        if s.rsplit(')')
-                            .next()
-                            .is_some_and(|r| r.trim_start().starts_with('Z')) =>
-                    {
-                        break;
-                    }
-                    Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
-                }
-            }
-        })
-        .await;
+        // tokio kills on drop and reaps in the background.
+        wait_gone(&pid).await;
     }
 }
