@@ -201,7 +201,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__deploy)
-            opts="-w -o -q -v -h --watch --all --timeout --idle-timeout --local --providers --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
+            opts="-w -o -q -v -h --watch --all --timeout --idle-timeout --retry-budget --local --providers --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -212,6 +212,10 @@ _ctl() {
                     return 0
                     ;;
                 --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-budget)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -623,7 +627,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__watch)
-            opts="-o -q -v -h --deployment --since --all --timeout --idle-timeout --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
+            opts="-o -q -v -h --deployment --since --all --timeout --idle-timeout --retry-budget --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -642,6 +646,10 @@ _ctl() {
                     return 0
                     ;;
                 --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-budget)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

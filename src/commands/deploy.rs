@@ -52,6 +52,17 @@ pub struct DeployArgs {
     )]
     pub idle_timeout: Duration,
 
+    /// Keep reconnecting a lost event stream for this long before giving up (exit code 5);
+    /// a stream back within it resumes where it left off
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "CTL_RETRY_BUDGET",
+        default_value = "60s",
+        value_parser = parse_duration
+    )]
+    pub retry_budget: Duration,
+
     /// Run against a throwaway in-process server (in-memory store); implies --watch
     #[arg(long)]
     pub local: bool,
@@ -104,6 +115,7 @@ async fn deploy(
     let mut reporter = Reporter::new(settings, args.all);
     let options = WatchOptions {
         idle_timeout: args.idle_timeout,
+        retry_budget: args.retry_budget,
         ..WatchOptions::default()
     };
     let idempotency_key = new_idempotency_key();

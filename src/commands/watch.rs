@@ -61,6 +61,17 @@ pub struct WatchArgs {
         value_parser = parse_duration
     )]
     pub idle_timeout: Duration,
+
+    /// Keep reconnecting a lost event stream for this long before giving up (exit code 5);
+    /// a stream back within it resumes where it left off
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "CTL_RETRY_BUDGET",
+        default_value = "60s",
+        value_parser = parse_duration
+    )]
+    pub retry_budget: Duration,
 }
 
 /// What `GET /api/applications` says of one app. Our server's keys; other servers may send
@@ -170,6 +181,7 @@ async fn attach(
         args.since.clone(),
         WatchOptions {
             idle_timeout: args.idle_timeout,
+            retry_budget: args.retry_budget,
             ..WatchOptions::default()
         },
     )

@@ -617,3 +617,35 @@ fn a_deployment_whose_events_were_pruned_is_settled_from_its_status() {
         run.stderr
     );
 }
+
+#[test]
+fn a_server_gone_for_longer_than_the_retry_budget_ends_the_watch_with_5() {
+    let server = fast_server(&[]);
+    let watch = spawn_ctl(&[
+        "watch",
+        "shop",
+        "-o",
+        "json",
+        "--retry-budget",
+        "2s",
+        "--server",
+        &server.url,
+    ]);
+    watch.wait_for("the connected frame", |line| {
+        line.contains("\"type\":\"connected\"")
+    });
+    // Gone for good: every reconnect is refused until the budget is spent.
+    drop(server.kill());
+    let run = watch.finish(Duration::from_secs(60));
+    run.assert_code(5);
+    assert!(
+        run.stderr.contains("could not be re-established within 2s"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("connection lost, reconnecting"),
+        "{}",
+        run.stderr
+    );
+}
