@@ -441,6 +441,151 @@ fn children(pid: u32) -> Vec<u32> {
 // Subscribers
 // ---------------------------------------------------------------------------------------------
 
+/// How a subscriber speaks HTTP.
+#[derive(Clone)]
+enum Transport {
+    /// Through reqwest, as a client application would.
+    Reqwest(reqwest::Client),
+    /// A plain TCP connection: the request written by hand and the chunked body decoded here.
+    /// A thousand of these on the server's machine take a good deal less of it than a thousand
+    /// HTTP clients, and subscribers would be elsewhere in a real deployment.
+    Raw,
+}
+
+/// A body stream of pieces of an event stream's body, as they arrive.
+type Body = futures::stream::BoxStream<'static, Res<bytes::Bytes>>;
+
+/// Opens the event stream at `url` (`http://` only for [`Transport::Raw`]); fails unless the
+/// answer is 200.
+async fn open_stream(http: &Transport, url: &str) -> Res<Body> {
+    let http = match http {
+        Transport::Reqwest(http) => http,
+        Transport::Raw => return raw_stream(url).await,
+    };
+    let response = http
+        .get(url)
+        .header("Accept", "text/event-stream")
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        return Err(format!("{url}: {}", response.status()).into());
+    }
+    Ok(response.bytes_stream().map(|r| Ok(r?)).boxed())
+}
+
+/// [`Transport::Raw`]: GET over a new connection, the head checked, the body decoded.
+async fn raw_stream(url: &str) -> Res<Body> {
+    use tokio::io::AsyncWriteExt;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("raw subscribers take http:// URLs")?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut conn = tokio::net::TcpStream::connect(authority).await?;
+    conn.set_nodelay(true)?;
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: text/event-stream\r\n\r\n");
+    conn.write_all(request.as_bytes()).await?;
+    let mut body = RawBody {
+        conn,
+        buf: bytes::BytesMut::new(),
+        chunked: false,
+        state: Chunk::Size,
+    };
+    let head_end = loop {
+        if let Some(at) = memchr::memmem::find(&body.buf, b"\r\n\r\n") {
+            break at + 4;
+        }
+        if !body.fill().await? {
+            return Err(format!("{url}: closed before the response head").into());
+        }
+    };
+    let head = String::from_utf8_lossy(&body.buf[..head_end]).to_ascii_lowercase();
+    if !head.starts_with("http/1.1 200") {
+        return Err(format!("{url}: {}", head.lines().next().unwrap_or_default()).into());
+    }
+    body.chunked = head.contains("\r\ntransfer-encoding: chunked\r\n");
+    let _ = body.buf.split_to(head_end);
+    Ok(futures::stream::unfold(body, |mut body| async move {
+        body.next().await.transpose().map(|piece| (piece, body))
+    })
+    .boxed())
+}
+
+/// A response body read from a plain connection.
+struct RawBody {
+    conn: tokio::net::TcpStream,
+    /// Read and not yet decoded.
+    buf: bytes::BytesMut,
+    chunked: bool,
+    state: Chunk,
+}
+
+/// Where a chunked body's decoder is.
+enum Chunk {
+    /// Expecting a size line.
+    Size,
+    /// This many bytes of the current chunk still to come.
+    Data(usize),
+    /// Expecting the CRLF after a chunk's data.
+    Crlf,
+    /// The last chunk was read.
+    Done,
+}
+
+impl RawBody {
+    /// Reads more from the connection; false at its end.
+    async fn fill(&mut self) -> Res<bool> {
+        use tokio::io::AsyncReadExt;
+        self.buf.reserve(64 * 1024);
+        Ok(self.conn.read_buf(&mut self.buf).await? > 0)
+    }
+
+    /// The next piece of the body, `None` at its end.
+    async fn next(&mut self) -> Res<Option<bytes::Bytes>> {
+        loop {
+            if !self.chunked && !self.buf.is_empty() {
+                return Ok(Some(self.buf.split().freeze()));
+            }
+            while self.chunked {
+                match self.state {
+                    Chunk::Size => {
+                        let Some(end) = memchr::memmem::find(&self.buf, b"\r\n") else {
+                            break;
+                        };
+                        let line = self.buf.split_to(end + 2);
+                        let size = line[..end].split(|&b| b == b';').next().unwrap_or_default();
+                        let size = usize::from_str_radix(std::str::from_utf8(size)?.trim(), 16)?;
+                        self.state = if size == 0 {
+                            Chunk::Done
+                        } else {
+                            Chunk::Data(size)
+                        };
+                    }
+                    Chunk::Data(_) if self.buf.is_empty() => break,
+                    Chunk::Data(left) => {
+                        let take = left.min(self.buf.len());
+                        self.state = if take == left {
+                            Chunk::Crlf
+                        } else {
+                            Chunk::Data(left - take)
+                        };
+                        return Ok(Some(self.buf.split_to(take).freeze()));
+                    }
+                    Chunk::Crlf if self.buf.len() < 2 => break,
+                    Chunk::Crlf => {
+                        let _ = self.buf.split_to(2);
+                        self.state = Chunk::Size;
+                    }
+                    Chunk::Done => return Ok(None),
+                }
+            }
+            if !self.fill().await? {
+                return Ok(None);
+            }
+        }
+    }
+}
+
 /// What one subscriber saw.
 #[derive(Default)]
 struct Seen {
@@ -456,7 +601,7 @@ struct Seen {
 /// stream ends, or `deadline`), checking they come in order, once each. `ready` is counted
 /// down when the response headers arrive.
 async fn subscribe(
-    http: reqwest::Client,
+    http: Transport,
     url: String,
     first: u64,
     want: u64,
@@ -464,16 +609,8 @@ async fn subscribe(
     deadline: Instant,
     measure: bool,
 ) -> Res<Seen> {
-    let response = http
-        .get(&url)
-        .header("Accept", "text/event-stream")
-        .send()
-        .await?;
-    if !response.status().is_success() {
-        return Err(format!("{url}: {}", response.status()).into());
-    }
+    let mut body = open_stream(&http, &url).await?;
     ready.fetch_sub(1, Ordering::SeqCst);
-    let mut body = response.bytes_stream();
     let mut parser = SseParser::new();
     let mut seen = Seen::default();
     let mut next = first;
@@ -863,7 +1000,7 @@ async fn ingest(opts: &Opts) -> Res<()> {
         let ready = Arc::new(AtomicUsize::new(1));
         let deadline = Instant::now() + Duration::from_secs(300);
         let sub = tokio::spawn(subscribe(
-            http,
+            Transport::Reqwest(http),
             format!("{}/api/events/stream?app={APP}", ours.url),
             1,
             events,
@@ -975,7 +1112,7 @@ async fn replay_runs(http: &reqwest::Client, url: &str, events: u64, runs: u64) 
         let ready = Arc::new(AtomicUsize::new(1));
         let start = Instant::now();
         let seen = subscribe(
-            http.clone(),
+            Transport::Reqwest(http.clone()),
             url.to_owned(),
             1,
             events,
@@ -1089,9 +1226,8 @@ where
     let deadline = Instant::now() + Duration::from_secs(seconds + 120);
     let mut subs = Vec::with_capacity(subscribers);
     for _ in 0..subscribers {
-        let http = reqwest::Client::builder().http1_only().build()?;
         subs.push(tokio::spawn(subscribe(
-            http,
+            Transport::Raw,
             url.to_owned(),
             1,
             total,
