@@ -40,6 +40,22 @@ pub struct DeployArgs {
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub timeout: Duration,
 
+    /// How the event stream is kept alive.
+    #[command(flatten)]
+    pub stream: StreamArgs,
+
+    /// Run against a throwaway in-process server (in-memory store); implies --watch
+    #[arg(long)]
+    pub local: bool,
+
+    /// Provider catalogue (YAML) for the --local server
+    #[arg(long, value_name = "FILE", requires = "local")]
+    pub providers: Option<PathBuf>,
+}
+
+/// The event stream options `deploy` and `watch` share.
+#[derive(Debug, Clone, Args)]
+pub struct StreamArgs {
     /// Declare the event stream dead after this long without a byte (keep-alives count), and
     /// reconnect; keep it above the server's keep-alive interval (15s on ctl server, 30s on
     /// innominatus)
@@ -62,14 +78,17 @@ pub struct DeployArgs {
         value_parser = parse_duration
     )]
     pub retry_budget: Duration,
+}
 
-    /// Run against a throwaway in-process server (in-memory store); implies --watch
-    #[arg(long)]
-    pub local: bool,
-
-    /// Provider catalogue (YAML) for the --local server
-    #[arg(long, value_name = "FILE", requires = "local")]
-    pub providers: Option<PathBuf>,
+impl StreamArgs {
+    /// The watcher's tuning these options ask for.
+    pub(crate) fn watch_options(&self) -> WatchOptions {
+        WatchOptions {
+            idle_timeout: self.idle_timeout,
+            retry_budget: self.retry_budget,
+            ..WatchOptions::default()
+        }
+    }
 }
 
 /// Parses human durations such as `90s`, `10m` or `1h30m` (a bare number means seconds).
@@ -113,11 +132,7 @@ async fn deploy(
 ) -> Result<ExitStatus, Error> {
     let client = ApiClient::new(&settings.server, settings.api_key.clone())?;
     let mut reporter = Reporter::new(settings, args.all);
-    let options = WatchOptions {
-        idle_timeout: args.idle_timeout,
-        retry_budget: args.retry_budget,
-        ..WatchOptions::default()
-    };
+    let options = args.stream.watch_options();
     let idempotency_key = new_idempotency_key();
     reporter.submitting(&spec.name)?;
 

@@ -18,10 +18,10 @@ use clap::Args;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::deploy::parse_duration;
+use super::deploy::{StreamArgs, parse_duration};
 use super::follow::{self, Follow, Interrupt};
 use crate::client::ApiClient;
-use crate::client::watch::{EventWatch, WatchOptions};
+use crate::client::watch::EventWatch;
 use crate::error::Error;
 use crate::exit::ExitStatus;
 use crate::render::Reporter;
@@ -51,27 +51,9 @@ pub struct WatchArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
-    /// Declare the event stream dead after this long without a byte (keep-alives count), and
-    /// reconnect; keep it above the server's keep-alive interval
-    #[arg(
-        long,
-        value_name = "DURATION",
-        env = "CTL_IDLE_TIMEOUT",
-        default_value = "45s",
-        value_parser = parse_duration
-    )]
-    pub idle_timeout: Duration,
-
-    /// Keep reconnecting a lost event stream for this long before giving up (exit code 5);
-    /// a stream back within it resumes where it left off
-    #[arg(
-        long,
-        value_name = "DURATION",
-        env = "CTL_RETRY_BUDGET",
-        default_value = "60s",
-        value_parser = parse_duration
-    )]
-    pub retry_budget: Duration,
+    /// How the event stream is kept alive.
+    #[command(flatten)]
+    pub stream: StreamArgs,
 }
 
 /// What `GET /api/applications` says of one app. Our server's keys; other servers may send
@@ -179,11 +161,7 @@ async fn attach(
         &args.app,
         deployment.clone(),
         args.since.clone(),
-        WatchOptions {
-            idle_timeout: args.idle_timeout,
-            retry_budget: args.retry_budget,
-            ..WatchOptions::default()
-        },
+        args.stream.watch_options(),
     )
     .await?;
     Ok((deployment, lookup, watch))

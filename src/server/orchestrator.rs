@@ -1033,6 +1033,40 @@ providers:
         assert_eq!(messages.last().unwrap(), "line 50");
     }
 
+    /// Starts a one-resource deployment whose step runs `command`, and returns the first
+    /// line the command printed, with the deployment's cancel token and task.
+    #[cfg(target_os = "linux")]
+    async fn run_until_progress(
+        command: &str,
+    ) -> (
+        String,
+        CancellationToken,
+        tokio::task::JoinHandle<Option<Outcome>>,
+    ) {
+        let cat = run_catalogue(command);
+        let (tx, mut rx) = mpsc::channel(64);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run_deployment(
+            plan(&[("batch", "job", ResourceAction::Create)]),
+            Arc::new(cat),
+            tx,
+            cancel.clone(),
+        ));
+        let pid = within(async {
+            loop {
+                let ev = rx
+                    .recv()
+                    .await
+                    .expect("no progress before the channel closed");
+                if ev.kind == EventKind::StepProgress {
+                    break ev.data_str("message").unwrap().into_owned();
+                }
+            }
+        })
+        .await;
+        (pid, cancel, task)
+    }
+
     /// Waits for process `pid` to be gone (or a zombie waiting to be reaped); fails the test at
     /// the deadline.
     #[cfg(target_os = "linux")]
@@ -1061,27 +1095,7 @@ providers:
     async fn cancellation_kills_what_the_command_started() {
         // The shell starts a background `sleep` and waits for it: the sleep is not the shell's
         // pid, so only killing the process group stops it.
-        let cat = run_catalogue("sleep 600 & echo $!; wait");
-        let (tx, mut rx) = mpsc::channel(64);
-        let cancel = CancellationToken::new();
-        let task = tokio::spawn(run_deployment(
-            plan(&[("batch", "job", ResourceAction::Create)]),
-            Arc::new(cat),
-            tx,
-            cancel.clone(),
-        ));
-        let pid = within(async {
-            loop {
-                let ev = rx
-                    .recv()
-                    .await
-                    .expect("no progress before the channel closed");
-                if ev.kind == EventKind::StepProgress {
-                    break ev.data_str("message").unwrap().into_owned();
-                }
-            }
-        })
-        .await;
+        let (pid, cancel, task) = run_until_progress("sleep 600 & echo $!; wait").await;
         assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
         cancel.cancel();
         assert_eq!(within(task).await.unwrap(), None);
@@ -1092,27 +1106,7 @@ providers:
     #[tokio::test]
     async fn cancellation_kills_a_running_command() {
         // `exec` so the pid printed is the process that must die.
-        let cat = run_catalogue("echo $$; exec sleep 600");
-        let (tx, mut rx) = mpsc::channel(64);
-        let cancel = CancellationToken::new();
-        let task = tokio::spawn(run_deployment(
-            plan(&[("batch", "job", ResourceAction::Create)]),
-            Arc::new(cat),
-            tx,
-            cancel.clone(),
-        ));
-        let pid = within(async {
-            loop {
-                let ev = rx
-                    .recv()
-                    .await
-                    .expect("no progress before the channel closed");
-                if ev.kind == EventKind::StepProgress {
-                    break ev.data_str("message").unwrap().into_owned();
-                }
-            }
-        })
-        .await;
+        let (pid, cancel, task) = run_until_progress("echo $$; exec sleep 600").await;
         cancel.cancel();
         assert_eq!(within(task).await.unwrap(), None);
 

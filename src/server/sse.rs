@@ -374,7 +374,7 @@ impl Session {
     fn catch_up_from_last(&self) -> Phase {
         Phase::CatchUp {
             page: None,
-            next: Some(Self::read_page(&self.store, &self.filter, self.last)),
+            next: Some(self.read_page(self.last)),
         }
     }
 
@@ -382,66 +382,61 @@ impl Session {
     /// reached (then the stream goes live). The next page is read while this one is sent, so
     /// the store thread and the connection overlap.
     async fn catch_up(&mut self) -> Flow {
-        let Phase::CatchUp { page, next } = &mut self.phase else {
-            return Ok(());
-        };
-        if page.is_none() {
-            let Some(reading) = next.take() else {
-                self.phase = Phase::Live;
-                return Ok(());
-            };
-            let read = tokio::select! {
-                biased;
-                // Shutdown ends a replay too, at the next page.
-                _ = self.cancel.cancelled() => return Err(End),
-                read = reading => read,
-            };
-            let read = read.map_err(|_| End)?.map_err(|_| End)?;
-            if !read.at_end {
-                if let Some(last) = read.events.last() {
-                    *next = Some(Self::read_page(&self.store, &self.filter, last.id));
-                }
-            }
-            *page = Some((read, 0));
-        }
-        let Phase::CatchUp {
-            page: Some((read, at)),
-            ..
-        } = &mut self.phase
+        // Taken out while it is worked on, and put back unless the replay is over.
+        let Phase::CatchUp { page, mut next } = std::mem::replace(&mut self.phase, Phase::Live)
         else {
             return Ok(());
         };
-        while let Some(event) = read.events.get(*at) {
-            *at += 1;
-            let (send, flow) = Self::handle(
-                &mut self.last,
-                &self.types,
-                &self.filter,
-                event.id,
-                &event.kind,
-                event.deployment_id.as_deref(),
-            );
+        let (read, mut at) = match page {
+            Some(page) => page,
+            None => {
+                // No page left to read: the replay is done, and the stream is live.
+                let Some(reading) = next.take() else {
+                    return Ok(());
+                };
+                let read = tokio::select! {
+                    biased;
+                    // Shutdown ends a replay too, at the next page.
+                    _ = self.cancel.cancelled() => return Err(End),
+                    read = reading => read,
+                };
+                let read = read.map_err(|_| End)?.map_err(|_| End)?;
+                if !read.at_end {
+                    if let Some(last) = read.events.last() {
+                        next = Some(self.read_page(last.id));
+                    }
+                }
+                (read, 0)
+            }
+        };
+        while let Some(event) = read.events.get(at) {
+            at += 1;
+            let (send, flow) = self.handle(event.id, &event.kind, event.deployment_id.as_deref());
             if send {
                 self.batch
                     .extend_from_slice(&read.encoded[event.encoded.clone()]);
             }
             flow?;
             if self.batch.len() >= BATCH_BYTES {
+                self.phase = Phase::CatchUp {
+                    page: Some((read, at)),
+                    next,
+                };
                 return Ok(());
             }
         }
+        self.phase = Phase::CatchUp { page: None, next };
         // The deployment had ended when this page was read, yet its terminal event was not
         // delivered: retention deleted it. Nothing more will come.
-        let finished = read.at_end && self.filter.deployment.is_some() && read.deployment_finished;
-        if let Phase::CatchUp { page, .. } = &mut self.phase {
-            *page = None;
+        if read.at_end && self.filter.deployment.is_some() && read.deployment_finished {
+            return Err(End);
         }
-        if finished { Err(End) } else { Ok(()) }
+        Ok(())
     }
 
     /// Starts reading the page of events after `after`, each encoded as its SSE frame.
-    fn read_page(store: &Store, filter: &EventFilter, after: u64) -> PageRead {
-        let (store, filter) = (store.clone(), filter.clone());
+    fn read_page(&self, after: u64) -> PageRead {
+        let (store, filter) = (self.store.clone(), self.filter.clone());
         tokio::spawn(async move {
             store
                 .call(move |db| db.read_events(&filter, after, event_frame))
@@ -467,14 +462,7 @@ impl Session {
                 && event.outcome().is_some();
             return if ends { Err(End) } else { Ok(()) };
         }
-        let (send, flow) = Self::handle(
-            &mut self.last,
-            &self.types,
-            &self.filter,
-            published.id,
-            &event.kind,
-            event.deployment_id.as_deref(),
-        );
+        let (send, flow) = self.handle(published.id, &event.kind, event.deployment_id.as_deref());
         if send {
             self.batch.extend_from_slice(published.frame());
         }
@@ -484,20 +472,13 @@ impl Session {
     /// Decides about one event the filter admits: whether to send it (not already handled,
     /// and of a type asked for by `types`), and whether the stream ends after it (the followed
     /// deployment's terminal event, even if `types` hides it). The caller adds the frame.
-    fn handle(
-        last: &mut u64,
-        types: &[String],
-        filter: &EventFilter,
-        id: u64,
-        kind: &EventKind,
-        deployment: Option<&str>,
-    ) -> (bool, Flow) {
-        if id <= *last {
+    fn handle(&mut self, id: u64, kind: &EventKind, deployment: Option<&str>) -> (bool, Flow) {
+        if id <= self.last {
             return (false, Ok(()));
         }
-        *last = id;
-        let send = types.is_empty() || types.iter().any(|t| kind.matches(t));
-        let followed = filter.deployment.as_deref();
+        self.last = id;
+        let send = self.types.is_empty() || self.types.iter().any(|t| kind.matches(t));
+        let followed = self.filter.deployment.as_deref();
         if followed.is_some() && deployment == followed && kind.outcome().is_some() {
             return (send, Err(End));
         }
