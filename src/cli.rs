@@ -69,7 +69,8 @@ const CLIENT_OPTIONS: [&str; 9] = [
 ];
 
 /// The command line definition: [`Cli`] with the client's options hidden from the help of the
-/// [`LOCAL_COMMANDS`]. Help, completions and the man page are all generated from this.
+/// [`LOCAL_COMMANDS`]. Parsing, `--help` and the man page use it; the completion scripts use
+/// [`documented_command`].
 pub fn command() -> clap::Command {
     let mut cmd = Cli::command();
     // A subcommand that defines an option itself does not receive the global one of the same
@@ -86,7 +87,7 @@ pub fn command() -> clap::Command {
     cmd
 }
 
-/// The command line as the completion scripts and the man page describe it: like
+/// The command line as the completion scripts describe it: like
 /// [`command`], but the local commands have no client options at all rather than hidden ones
 /// (completion generators list hidden options too). Not for parsing: the client options are
 /// not global here, so one typed after a subcommand would not reach [`GlobalArgs`].
