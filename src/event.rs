@@ -17,6 +17,10 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use serde_json::{Map, Value};
 
+mod data;
+
+pub use data::Data;
+
 /// The response header with which a server declares that every event on its stream is already
 /// serialised exactly as [`Event::to_json`] would (value `canonical`). `ctl server` sends it;
 /// `--output json` then writes the received JSON through unchanged instead of serialising the
@@ -45,8 +49,8 @@ pub struct Event {
     )]
     pub timestamp: Option<DateTime<FixedOffset>>,
     /// Type-specific payload. See [`EventKind`] for the keys each type carries.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub data: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Data::is_empty")]
+    pub data: Data,
     /// The server component that published the event.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
@@ -66,7 +70,7 @@ impl Event {
             kind,
             app_name: app_name.into(),
             timestamp: None,
-            data: Map::new(),
+            data: Data::new(),
             source: String::new(),
             deployment_id: None,
             extra: Map::new(),
@@ -100,21 +104,12 @@ impl Event {
     /// else (absent, null, objects) as `None`. innominatus sends ids and counts as integers and
     /// everything else as strings; this reads both the same way.
     pub fn data_str(&self, key: &str) -> Option<Cow<'_, str>> {
-        match self.data.get(key)? {
-            Value::String(s) => Some(Cow::Borrowed(s.as_str())),
-            Value::Number(n) => Some(Cow::Owned(n.to_string())),
-            Value::Bool(b) => Some(Cow::Owned(b.to_string())),
-            _ => None,
-        }
+        self.data.str(key)
     }
 
     /// A `data` value as an integer, accepting both JSON numbers and numeric strings.
     pub fn data_u64(&self, key: &str) -> Option<u64> {
-        match self.data.get(key)? {
-            Value::Number(n) => n.as_u64(),
-            Value::String(s) => s.parse().ok(),
-            _ => None,
-        }
+        self.data.u64(key)
     }
 
     /// The resource this event is about, if any (`data.resource_name`).

@@ -150,22 +150,22 @@ impl Tracker {
         if self.outcome.is_some() {
             return None;
         }
-        let name = ev.resource_name().map(|n| n.into_owned());
-        let kind = ev.data_str("resource_type").map(|t| t.into_owned());
         if self.mode == Mode::Inferred {
-            if let (Some(name), Some(at)) = (&name, ev.timestamp) {
-                if self.stamps.get(name).is_some_and(|last| at < *last) {
+            if let (Some(name), Some(at)) = (ev.resource_name(), ev.timestamp) {
+                if self.stamps.get(&*name).is_some_and(|last| at < *last) {
                     // Older than what already decided this resource's state: shown, not applied.
                     return None;
                 }
-                self.stamps.insert(name.clone(), at);
+                self.stamps.insert(name.into_owned(), at);
             }
         }
+        // Read only by the types that change a resource: most events of a fast stream are
+        // steps and workflows, and each key read is a scan of the event's data.
         let set = |tracker: &mut Tracker, state: &str, error: Option<String>| {
-            if let Some(name) = &name {
-                let entry = tracker.resources.entry(name.clone()).or_default();
-                if let Some(kind) = &kind {
-                    entry.kind.clone_from(kind);
+            if let Some(name) = ev.resource_name() {
+                let entry = tracker.resources.entry(name.into_owned()).or_default();
+                if let Some(kind) = ev.data_str("resource_type") {
+                    kind.as_ref().clone_into(&mut entry.kind);
                 }
                 entry.state = state.to_owned();
                 if error.is_some() {
@@ -198,8 +198,8 @@ impl Tracker {
                 set(self, "provisioning", None)
             }
             EventKind::StepStarted => {
-                if let Some(name) = &name {
-                    let entry = self.resources.entry(name.clone()).or_default();
+                if let Some(name) = ev.resource_name() {
+                    let entry = self.resources.entry(name.into_owned()).or_default();
                     entry.state = "provisioning".to_owned();
                     entry.step = Some((
                         ev.data_u64("step_number").unwrap_or(0),

@@ -110,7 +110,10 @@ pub enum WatchItem {
     /// A new event (never one already yielded), with its JSON exactly as received when the
     /// server declared it canonical ([`crate::event::CANONICAL_HEADER`]) and it is one line:
     /// `--output json` writes that through instead of serialising the event again.
-    Event(Event, Option<Arc<str>>),
+    ///
+    /// Boxed: an item passes through several queues and futures on its way out, and moving
+    /// a pointer there is cheaper than moving the event.
+    Event(Box<Event>, Option<Arc<str>>),
     /// A change in the connection, for the human on stderr.
     Notice(Notice),
 }
@@ -239,6 +242,9 @@ pub struct EventWatch {
     waiting_since: Option<Instant>,
     pending: VecDeque<WatchItem>,
     detail: Detail,
+    /// Whether events keep their received JSON ([`WatchItem::Event`]); see
+    /// [`EventWatch::keep_received_json`].
+    keep_json: bool,
 }
 
 impl EventWatch {
@@ -284,6 +290,7 @@ impl EventWatch {
             waiting_since: None,
             pending: VecDeque::new(),
             detail: Detail::Full,
+            keep_json: true,
         };
         watch.conn = Some(watch.open().await?);
         let deadline = Instant::now() + HANDSHAKE.min(watch.options.idle_timeout);
@@ -321,6 +328,12 @@ impl EventWatch {
     /// Sets how much of each event the caller reads. Items already queued are not changed.
     pub fn set_detail(&mut self, detail: Detail) {
         self.detail = detail;
+    }
+
+    /// Sets whether events come with the JSON they were received in (the default), which
+    /// only `--output json` writes; text output turns it off and saves a copy per event.
+    pub fn keep_received_json(&mut self, keep: bool) {
+        self.keep_json = keep;
     }
 
     /// The last event id processed, for resuming elsewhere (`ctl watch --since`).
@@ -517,8 +530,9 @@ impl EventWatch {
                 self.end_replay();
             }
         }
-        let raw = as_received.then(|| Arc::from(data));
-        self.pending.push_back(WatchItem::Event(event, raw));
+        let raw = (as_received && self.keep_json).then(|| Arc::from(data));
+        self.pending
+            .push_back(WatchItem::Event(Box::new(event), raw));
     }
 
     /// Whether an event id was already processed; records it if not.

@@ -85,6 +85,7 @@ pub(crate) async fn run(
     interrupt: &mut Interrupt,
     early: impl IntoIterator<Item = WatchItem>,
 ) -> Result<ExitStatus, Error> {
+    watch.keep_received_json(reporter.writes_json_through());
     if reporter.writes_json_through() && tracker.mode() != Mode::Inferred {
         // Events are written as received; only the types the tracker reads need parsing.
         watch.set_detail(Detail::PassThrough {

@@ -584,7 +584,12 @@ pub fn write_event_line(
     }
     write_icon_column(line, &ev.kind, style.icons);
     line.push(' ');
-    let _ = write!(line, "{}", palette.paint(tone(&ev.kind), message(ev)));
+    if palette.enabled {
+        let _ = write!(line, "{}", palette.paint(tone(&ev.kind), message(ev)));
+    } else {
+        // Without colour there is nothing to wrap it in: no trip through the formatter.
+        line.push_str(&message(ev));
+    }
     if style.verbose {
         for detail in details(ev) {
             let _ = write!(line, "\n    {}", palette.dim(detail));
@@ -595,16 +600,25 @@ pub fn write_event_line(
 /// `[HH:MM:SS] `. Written directly: a `strftime` pattern is parsed again on every call, and
 /// this runs once per event.
 fn write_clock(line: &mut String, palette: Palette, at: &impl chrono::Timelike) {
-    let _ = write!(
-        line,
-        "{} ",
-        palette.timestamp(format_args!(
-            "[{:02}:{:02}:{:02}]",
-            at.hour(),
-            at.minute(),
-            at.second()
-        ))
-    );
+    if palette.enabled {
+        let mut clock = String::with_capacity(10);
+        write_clock(&mut clock, Palette::plain(), at);
+        let _ = write!(line, "{} ", palette.timestamp(clock.trim_end()));
+        return;
+    }
+    line.push('[');
+    for (i, part) in [at.hour(), at.minute(), at.second()]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            line.push(':');
+        }
+        // Hours, minutes and seconds are below 100 (a leap second is 60).
+        line.push(char::from(b'0' + (part / 10 % 10) as u8));
+        line.push(char::from(b'0' + (part % 10) as u8));
+    }
+    line.push_str("] ");
 }
 
 /// The local zone's offset at `at`. Asked once per UTC second and remembered: a fast stream
