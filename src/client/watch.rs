@@ -393,8 +393,7 @@ impl EventWatch {
     /// that could not be re-established within the retry budget.
     pub async fn next(&mut self) -> Result<WatchItem, Error> {
         // Items of a chunk already read need no clock (one read of it per chunk, not per event).
-        if let Some(item) = self.pending.pop_front() {
-            self.waiting_since = None;
+        if let Some(item) = self.next_ready() {
             return Ok(item);
         }
         // Idle time counts from when we start waiting, so time the caller spent elsewhere
@@ -432,6 +431,14 @@ impl EventWatch {
                 )),
             }
         }
+    }
+
+    /// The next item of what was already read, if any: what [`EventWatch::next`] would return
+    /// at once, without the connection or the clock. For handling a burst in one go.
+    pub fn next_ready(&mut self) -> Option<WatchItem> {
+        let item = self.pending.pop_front()?;
+        self.waiting_since = None;
+        Some(item)
     }
 
     /// Handles what one read of the connection gave.

@@ -76,6 +76,10 @@ impl Interrupt {
     }
 }
 
+/// At most this many items already read are handled in one go (see the loop in [`run`]):
+/// about a millisecond's worth at the fastest, so Ctrl-C and `--timeout` stay immediate.
+const BURST: usize = 256;
+
 /// Follows until the deployment ends; prints every event, the notes and the footer.
 pub(crate) async fn run(
     follow: Follow<'_>,
@@ -140,11 +144,26 @@ pub(crate) async fn run(
             }
             // Buffered lines go out once nothing more is ready (see `next_or_flush`).
             item = next_or_flush(watch, reporter) => match item? {
-                Ok(item) => {
-                    next_heartbeat = heartbeat_every.map(|every| Instant::now() + every);
-                    if let Some(outcome) = handle(&follow, item, tracker, reporter).await? {
-                        end = Some(WatchEnd::Finished(outcome));
+                Ok(mut item) => {
+                    // The rest of what was read with it is handled here, not through the
+                    // select, which sets its timers up anew on every pass; in bounded runs,
+                    // so that Ctrl-C and the timeout are still looked at in between.
+                    let mut handled = 0;
+                    loop {
+                        if let Some(outcome) = handle(&follow, item, tracker, reporter).await? {
+                            end = Some(WatchEnd::Finished(outcome));
+                            break;
+                        }
+                        handled += 1;
+                        if handled == BURST {
+                            break;
+                        }
+                        match watch.next_ready() {
+                            Some(next) => item = next,
+                            None => break,
+                        }
                     }
+                    next_heartbeat = heartbeat_every.map(|every| Instant::now() + every);
                 }
                 Err(e) => {
                     // The stream is gone for good, but the server may still answer a plain

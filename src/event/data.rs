@@ -1,20 +1,22 @@
 //! An event's `data` object, and reading single keys of it without building it.
 //!
 //! Events built in this process (the server's) hold a map. Events read from a stream keep the
-//! object as the JSON text they arrived in: building a map of owned keys and values for every
-//! event was about a third of what parsing an event cost, while a text-mode watch reads two to
-//! four keys of most events and `--output json` often none. [`Data::str`] and [`Data::u64`]
-//! read keys straight from the text, through an index of where each value is that the first of
-//! them builds (one pass, no allocation). Anything that needs the whole object
-//! ([`Data::get`], [`Data::iter`], serialising it) parses it once, on first use, and keeps the
-//! map.
+//! object as JSON text: building a map of owned keys and values for every event was about a
+//! third of what parsing an event cost, while a text-mode watch reads two to four keys of most
+//! events. While the event is parsed, each key and its value's JSON text (checked by
+//! serde_json) are copied into one string and their places noted in a small index, so
+//! [`Data::str`] and [`Data::u64`] find a key without parsing anything again. Anything that
+//! needs the whole object ([`Data::get`], [`Data::iter`], serialising it) parses it once, on
+//! first use, and keeps the map. Objects the index cannot hold (many keys, escaped keys) are
+//! read into a map straight away.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 use std::ops::Index;
 use std::sync::OnceLock;
 
-use serde::de::{self, Unexpected};
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -28,13 +30,11 @@ pub struct Data(Repr);
 enum Repr {
     /// Built in this process, or changed after it was received.
     Map(Map<String, Value>),
-    /// As received: the object's JSON text (checked to be an object), and what was built from
-    /// it once something needed it.
+    /// As received: the object as compact JSON text, where each key is in it, and the whole
+    /// object once something needed it.
     Received {
-        text: Box<RawValue>,
-        /// Where each value is; `None` for an object [`Keys`] cannot index.
-        keys: OnceLock<Option<Keys>>,
-        /// The whole object.
+        text: Box<str>,
+        keys: Keys,
         map: OnceLock<Map<String, Value>>,
     },
 }
@@ -78,11 +78,7 @@ impl Data {
     pub fn is_empty(&self) -> bool {
         match &self.0 {
             Repr::Map(map) => map.is_empty(),
-            // An object whose text holds nothing but its braces and whitespace.
-            Repr::Received { text, .. } => text
-                .get()
-                .bytes()
-                .all(|b| matches!(b, b'{' | b'}') || b.is_ascii_whitespace()),
+            Repr::Received { keys, .. } => keys.len == 0,
         }
     }
 
@@ -137,17 +133,15 @@ impl Data {
         }
     }
 
-    /// Where the value of `key` is: in the received text while it has not been parsed (and
-    /// can be indexed), in the map otherwise.
+    /// Where the value of `key` is: in the received text while it has not been parsed, in
+    /// the map otherwise.
     fn lookup(&self, key: &str) -> Found<'_> {
-        if let Repr::Received { text, keys, map } = &self.0 {
-            if map.get().is_none() {
-                if let Some(keys) = keys.get_or_init(|| Keys::of(text.get())) {
-                    return Found::Text(keys.get(text.get(), key));
-                }
+        match &self.0 {
+            Repr::Received { text, keys, map } if map.get().is_none() => {
+                Found::Text(keys.get(text, key))
             }
+            _ => Found::Value(self.as_map().get(key)),
         }
-        Found::Value(self.as_map().get(key))
     }
 }
 
@@ -160,11 +154,11 @@ enum Found<'a> {
 }
 
 /// How many keys [`Keys`] holds. Every event type of the protocol has fewer; an object with
-/// more is parsed into a map instead.
+/// more is read into a map instead.
 const INDEXED_KEYS: usize = 10;
 
 /// Where each key and value of a received object is, as byte offsets into its text.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct Keys {
     spans: [Span; INDEXED_KEYS],
     len: usize,
@@ -178,48 +172,38 @@ struct Span {
 }
 
 impl Keys {
-    /// Indexes the JSON object `text`, or `None` when it cannot: more than [`INDEXED_KEYS`]
-    /// keys, text longer than 64 KiB, a key written with escapes, or text that is not an
-    /// object (which cannot happen: it was checked when the event was read). Those objects
-    /// are read through the parsed map instead.
-    fn of(text: &str) -> Option<Keys> {
+    /// Appends `"key":value` to the object text `text` and notes where both are. `false`
+    /// (and nothing appended) when there is no room: [`INDEXED_KEYS`] keys already, or text
+    /// past 64 KiB.
+    fn push(&mut self, text: &mut String, key: &str, value: &str) -> bool {
+        let Some(span) = self.spans.get_mut(self.len) else {
+            return false;
+        };
+        let key_start = text.len() + usize::from(self.len > 0) + 1;
+        let value_start = key_start + key.len() + 2;
         let offset = |at: usize| u16::try_from(at).ok();
-        let mut keys = Keys {
-            spans: [Span::default(); INDEXED_KEYS],
-            len: 0,
+        let (Some(k0), Some(k1), Some(v0), Some(v1)) = (
+            offset(key_start),
+            offset(key_start + key.len()),
+            offset(value_start),
+            // Room for the closing brace too.
+            offset(value_start + value.len() + 1),
+        ) else {
+            return false;
         };
-        let mut walk = Walk {
-            bytes: text.as_bytes(),
-            at: 0,
+        if self.len > 0 {
+            text.push(',');
+        }
+        text.push('"');
+        text.push_str(key);
+        text.push_str("\":");
+        text.push_str(value);
+        *span = Span {
+            key: (k0, k1),
+            value: (v0, v1 - 1),
         };
-        walk.expect(b'{')?;
-        if walk.peek()? == b'}' {
-            return Some(keys);
-        }
-        loop {
-            walk.skip_whitespace();
-            let key_start = walk.at + 1;
-            walk.string()?;
-            let key_end = walk.at - 1;
-            if text.as_bytes().get(key_start..key_end)?.contains(&b'\\') {
-                return None;
-            }
-            walk.expect(b':')?;
-            walk.skip_whitespace();
-            let value_start = walk.at;
-            walk.value()?;
-            let span = keys.spans.get_mut(keys.len)?;
-            *span = Span {
-                key: (offset(key_start)?, offset(key_end)?),
-                value: (offset(value_start)?, offset(walk.at)?),
-            };
-            keys.len += 1;
-            match walk.peek()? {
-                b',' => walk.at += 1,
-                b'}' => return Some(keys),
-                _ => return None,
-            }
-        }
+        self.len += 1;
+        true
     }
 
     /// The JSON text of the value of `key`; the last of duplicate keys wins, as in a map.
@@ -233,11 +217,11 @@ impl Keys {
     }
 }
 
-/// Parses received text that was checked to be a JSON object when it was read.
-fn parse_object(text: &RawValue) -> Map<String, Value> {
-    // Cannot fail: the text is valid JSON (serde_json checked it while reading the event) and
-    // begins with `{` (checked in `Deserialize`). An empty map is the harmless answer if it did.
-    serde_json::from_str(text.get()).unwrap_or_default()
+/// Parses the text of a received object.
+fn parse_object(text: &str) -> Map<String, Value> {
+    // Cannot fail: the text is an object built from keys and values serde_json read and
+    // checked. An empty map is the harmless answer if it did.
+    serde_json::from_str(text).unwrap_or_default()
 }
 
 impl From<Map<String, Value>> for Data {
@@ -276,33 +260,103 @@ impl Serialize for Data {
 }
 
 impl<'de> Deserialize<'de> for Data {
-    /// Keeps the object's text. Only JSON deserializers can do that (this type is read from
-    /// streams and responses, never from other formats).
+    /// Reads the object into text and an index (see the module's introduction). Values are
+    /// borrowed from the input while they are copied, so this reads from serde_json text in
+    /// memory (`from_str`, `from_slice`), which is how events arrive.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = Box::<RawValue>::deserialize(deserializer)?;
-        // Whitespace before the value is not part of a raw value; the first byte says its kind.
-        match text.get().as_bytes().first() {
-            Some(b'{') => Ok(Data(Repr::Received {
-                text,
-                keys: OnceLock::new(),
-                map: OnceLock::new(),
-            })),
-            _ => Err(de::Error::invalid_type(
-                unexpected(text.get()),
-                &"a JSON object",
-            )),
+        deserializer.deserialize_map(Object)
+    }
+}
+
+/// Reads a received `data` object.
+struct Object;
+
+impl<'de> Visitor<'de> for Object {
+    type Value = Data;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<Data, A::Error> {
+        // The text is put together in a buffer kept for the next event, then copied into an
+        // allocation of its exact size.
+        thread_local! {
+            static BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
+        }
+        BUFFER.with(|buffer| match buffer.try_borrow_mut() {
+            Ok(mut buffer) => read_object(access, &mut buffer),
+            // Only if reading an object could start reading another on the same thread.
+            Err(_) => read_object(access, &mut String::new()),
+        })
+    }
+}
+
+/// [`Object::visit_map`], putting the text together in `text`.
+fn read_object<'de, A: MapAccess<'de>>(mut access: A, text: &mut String) -> Result<Data, A::Error> {
+    text.clear();
+    text.push('{');
+    let mut keys = Keys::default();
+    // Set once the object turns out not to fit the index.
+    let mut map: Option<Map<String, Value>> = None;
+    while let Some(key) = access.next_key::<Key<'de>>()? {
+        let value: &'de RawValue = access.next_value()?;
+        if map.is_none() {
+            if let Key::Plain(key) = key {
+                if keys.push(text, key, value.get()) {
+                    continue;
+                }
+            }
+            text.push('}');
+            map = Some(serde_json::from_str(text).map_err(de::Error::custom)?);
+        }
+        if let Some(map) = &mut map {
+            let value = serde_json::from_str(value.get()).map_err(de::Error::custom)?;
+            map.insert(key.into_owned(), value);
+        }
+    }
+    text.push('}');
+    Ok(Data(match map {
+        Some(map) => Repr::Map(map),
+        None => Repr::Received {
+            text: Box::from(text.as_str()),
+            keys,
+            map: OnceLock::new(),
+        },
+    }))
+}
+
+/// A key as received: borrowed from the input when written without escapes.
+enum Key<'de> {
+    Plain(&'de str),
+    Escaped(String),
+}
+
+impl Key<'_> {
+    fn into_owned(self) -> String {
+        match self {
+            Key::Plain(key) => key.to_owned(),
+            Key::Escaped(key) => key,
         }
     }
 }
 
-/// What a non-object JSON value is, for the error message.
-fn unexpected(text: &str) -> Unexpected<'_> {
-    match text.as_bytes().first() {
-        Some(b'"') => Unexpected::Other("a string"),
-        Some(b'[') => Unexpected::Seq,
-        Some(b't' | b'f') => Unexpected::Other("a boolean"),
-        Some(b'n') => Unexpected::Unit,
-        _ => Unexpected::Other("a number"),
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key::Plain(key))
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key::Escaped(key.to_owned()))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
     }
 }
 
@@ -329,91 +383,6 @@ fn value_u64(value: &Value) -> Option<u64> {
 fn plain_string(raw: &str) -> Option<&str> {
     let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
     (!inner.contains('\\')).then_some(inner)
-}
-
-/// A cursor over JSON text that steps over whole values.
-struct Walk<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl Walk<'_> {
-    fn skip_whitespace(&mut self) {
-        while self.bytes.get(self.at).is_some_and(u8::is_ascii_whitespace) {
-            self.at += 1;
-        }
-    }
-
-    /// The next byte that is not whitespace, left in place.
-    fn peek(&mut self) -> Option<u8> {
-        self.skip_whitespace();
-        self.bytes.get(self.at).copied()
-    }
-
-    /// Steps over `byte`, after any whitespace.
-    fn expect(&mut self, byte: u8) -> Option<()> {
-        (self.peek()? == byte).then(|| self.at += 1)
-    }
-
-    /// Steps over a string literal starting here.
-    fn string(&mut self) -> Option<()> {
-        if self.bytes.get(self.at) != Some(&b'"') {
-            return None;
-        }
-        self.at += 1;
-        loop {
-            let rest = self.bytes.get(self.at..)?;
-            let quote = memchr::memchr(b'"', rest)?;
-            self.at += quote + 1;
-            // The quote ends the string unless an odd number of backslashes escapes it.
-            let backslashes = rest[..quote]
-                .iter()
-                .rev()
-                .take_while(|&&b| b == b'\\')
-                .count();
-            if backslashes % 2 == 0 {
-                return Some(());
-            }
-        }
-    }
-
-    /// Steps over one value starting here.
-    fn value(&mut self) -> Option<()> {
-        match *self.bytes.get(self.at)? {
-            b'"' => self.string(),
-            b'{' | b'[' => {
-                let mut depth = 0usize;
-                loop {
-                    match *self.bytes.get(self.at)? {
-                        b'"' => {
-                            self.string()?;
-                            continue;
-                        }
-                        b'{' | b'[' => depth += 1,
-                        b'}' | b']' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                self.at += 1;
-                                return Some(());
-                            }
-                        }
-                        _ => {}
-                    }
-                    self.at += 1;
-                }
-            }
-            // A number, `true`, `false` or `null`: up to the next delimiter.
-            _ => {
-                let rest = self.bytes.get(self.at..)?;
-                let len = rest
-                    .iter()
-                    .position(|b| matches!(b, b',' | b'}' | b']') || b.is_ascii_whitespace())
-                    .unwrap_or(rest.len());
-                self.at += len;
-                (len > 0).then_some(())
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -483,29 +452,11 @@ mod tests {
         let data = assert_reads_match_the_map(&text, &["k0", "k10", "k11"]);
         assert_eq!(data.u64("k10"), Some(10));
         assert!(parsed(&data));
-    }
 
-    #[test]
-    fn text_that_is_no_object_is_not_indexed_and_never_panics() {
-        for text in [
-            "",
-            "{",
-            "{\"a\"",
-            "{\"a\":",
-            "{\"a\":\"x",
-            "{\"a\":[1,",
-            "{\"a\" 1}",
-            "[]",
-            "x",
-            "{\"a\":1,}",
-            "{\"a\":{]]]}",
-            "{\"a\":1 \"b\":2}",
-        ] {
-            assert!(Keys::of(text).is_none(), "{text:?}");
-        }
-        let keys = Keys::of(r#"{"a":1}"#).unwrap();
-        assert_eq!(keys.get(r#"{"a":1}"#, "a"), Some("1"));
-        assert!(Keys::of("{}").is_some_and(|keys| keys.len == 0));
+        let long = format!(r#"{{"a":1,"long":"{}","b":2}}"#, "x".repeat(70_000));
+        let data = assert_reads_match_the_map(&long, &["a", "long", "b"]);
+        assert_eq!(data.u64("b"), Some(2));
+        assert!(parsed(&data));
     }
 
     #[test]
@@ -555,10 +506,10 @@ mod tests {
     fn only_objects_are_data() {
         for (text, kind) in [
             ("[1]", "sequence"),
-            ("\"x\"", "a string"),
-            ("3", "a number"),
+            ("\"x\"", "string"),
+            ("3", "integer"),
             ("null", "null"),
-            ("true", "a boolean"),
+            ("true", "boolean"),
         ] {
             let err = serde_json::from_str::<Data>(text).unwrap_err().to_string();
             assert!(err.contains(kind) && err.contains("a JSON object"), "{err}");

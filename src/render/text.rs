@@ -158,30 +158,28 @@ fn clean(raw: &str) -> Option<Cow<'_, str>> {
     }
 }
 
-/// `"1 step"`, `"3 steps"`.
-fn count(n: u64, noun: &str) -> String {
-    if n == 1 {
-        format!("{n} {noun}")
-    } else {
-        format!("{n} {noun}s")
+/// `1 step`, `3 steps`.
+fn write_count(out: &mut String, n: u64, noun: &str) {
+    let _ = write!(out, "{n} {noun}");
+    if n != 1 {
+        out.push('s');
     }
 }
 
 /// `database (postgres)`, or `database` without a type, or `?` without a name.
-fn resource_label(ev: &Event) -> String {
-    let name = field(ev, "resource_name").unwrap_or(Cow::Borrowed(UNKNOWN));
-    match field(ev, "resource_type") {
-        Some(ty) => format!("{name} ({ty})"),
-        None => name.into_owned(),
+fn write_resource_label(out: &mut String, ev: &Event) {
+    out.push_str(&field(ev, "resource_name").unwrap_or(Cow::Borrowed(UNKNOWN)));
+    if let Some(ty) = field(ev, "resource_type") {
+        let _ = write!(out, " ({ty})");
     }
 }
 
 /// `Step 2/3 <verb>: configure-network (database)`, dropping whatever the event lacks.
-fn step_message(ev: &Event, verb: &str) -> String {
-    let mut out = match (ev.data_u64("step_number"), ev.data_u64("total_steps")) {
-        (Some(n), Some(total)) => format!("Step {n}/{total} {verb}"),
-        (Some(n), None) => format!("Step {n} {verb}"),
-        (None, _) => format!("Step {verb}"),
+fn write_step_message(out: &mut String, ev: &Event, verb: &str) {
+    let _ = match (ev.data_u64("step_number"), ev.data_u64("total_steps")) {
+        (Some(n), Some(total)) => write!(out, "Step {n}/{total} {verb}"),
+        (Some(n), None) => write!(out, "Step {n} {verb}"),
+        (None, _) => write!(out, "Step {verb}"),
     };
     if let Some(step) = field(ev, "step_name") {
         let _ = write!(out, ": {step}");
@@ -189,7 +187,6 @@ fn step_message(ev: &Event, verb: &str) -> String {
     if let Some(resource) = field(ev, "resource_name") {
         let _ = write!(out, " ({resource})");
     }
-    out
 }
 
 /// Names from a list of strings or of `{name: ...}` objects (`failed_resources`, `resources`).
@@ -220,8 +217,16 @@ fn duration_field(ev: &Event) -> Option<String> {
 /// becomes `?` and optional parts are left out. Unknown types show the type and a compact
 /// summary of their data.
 pub fn message(ev: &Event) -> String {
-    match &ev.kind {
-        EventKind::Connected => "Connected to event stream".to_owned(),
+    let mut out = String::new();
+    write_message(&mut out, ev);
+    out
+}
+
+/// Appends [`message`] to `out`: the event line's path, which reuses one buffer for every line.
+pub fn write_message(out: &mut String, ev: &Event) {
+    // Writing to a `String` cannot fail.
+    let _ = match &ev.kind {
+        EventKind::Connected => write!(out, "Connected to event stream"),
         EventKind::DeploymentStarted => {
             let total = ev
                 .data_u64("total_resources")
@@ -229,88 +234,106 @@ pub fn message(ev: &Event) -> String {
                     Some(Value::Array(items)) => Some(items.len() as u64),
                     _ => None,
                 });
-            match total {
-                Some(n) => format!("Deployment started: {}", count(n, "resource")),
-                None => "Deployment started".to_owned(),
+            out.push_str("Deployment started");
+            if let Some(n) = total {
+                out.push_str(": ");
+                write_count(out, n, "resource");
             }
+            Ok(())
         }
-        EventKind::ResourceCreated => format!("Resource created: {}", resource_label(ev)),
+        EventKind::ResourceCreated => {
+            out.push_str("Resource created: ");
+            write_resource_label(out, ev);
+            Ok(())
+        }
         EventKind::ResourceProvisioning => {
-            format!("Provisioning resource: {}", resource_label(ev))
+            out.push_str("Provisioning resource: ");
+            write_resource_label(out, ev);
+            Ok(())
         }
         EventKind::ProviderResolved => {
             let provider = field(ev, "provider_name").unwrap_or(Cow::Borrowed(UNKNOWN));
-            let mut out = format!("Provider resolved: {provider}");
+            let _ = write!(out, "Provider resolved: {provider}");
             if let Some(target) = field(ev, "resource_type").or_else(|| field(ev, "resource_name"))
             {
                 let _ = write!(out, " for {target}");
             }
-            if let Some(workflow) = field(ev, "workflow_name") {
-                let _ = write!(out, " (workflow: {workflow})");
+            match field(ev, "workflow_name") {
+                Some(workflow) => write!(out, " (workflow: {workflow})"),
+                None => Ok(()),
             }
-            out
         }
         EventKind::WorkflowStarted => {
             let workflow = field(ev, "workflow_name").unwrap_or(Cow::Borrowed(UNKNOWN));
-            match ev.data_u64("total_steps") {
-                Some(n) => format!("Workflow started: {workflow} ({})", count(n, "step")),
-                None => format!("Workflow started: {workflow}"),
+            let _ = write!(out, "Workflow started: {workflow}");
+            if let Some(n) = ev.data_u64("total_steps") {
+                out.push_str(" (");
+                write_count(out, n, "step");
+                out.push(')');
             }
+            Ok(())
         }
-        EventKind::StepStarted => step_message(ev, "started"),
+        EventKind::StepStarted => {
+            write_step_message(out, ev, "started");
+            Ok(())
+        }
         EventKind::StepProgress => {
             let parts: Vec<Cow<'_, str>> = [field(ev, "step_name"), field(ev, "message")]
                 .into_iter()
                 .flatten()
                 .collect();
             if parts.is_empty() {
-                "Step progress".to_owned()
+                write!(out, "Step progress")
             } else {
-                format!("Step progress: {}", parts.join(": "))
+                write!(out, "Step progress: {}", parts.join(": "))
             }
         }
-        EventKind::StepCompleted => step_message(ev, "completed"),
+        EventKind::StepCompleted => {
+            write_step_message(out, ev, "completed");
+            Ok(())
+        }
         EventKind::StepFailed => {
-            let mut out = step_message(ev, "failed");
-            if let Some(error) = field(ev, "error") {
-                let _ = write!(out, ": {error}");
+            write_step_message(out, ev, "failed");
+            match field(ev, "error") {
+                Some(error) => write!(out, ": {error}"),
+                None => Ok(()),
             }
-            out
         }
         EventKind::WorkflowCompleted => {
             let workflow = field(ev, "workflow_name").unwrap_or(Cow::Borrowed(UNKNOWN));
-            format!("Workflow completed: {workflow}")
+            write!(out, "Workflow completed: {workflow}")
         }
         EventKind::WorkflowFailed => {
             let workflow = field(ev, "workflow_name").unwrap_or(Cow::Borrowed(UNKNOWN));
-            let mut out = format!("Workflow failed: {workflow}");
+            let _ = write!(out, "Workflow failed: {workflow}");
             if let Some(step) = field(ev, "step_name") {
                 let _ = write!(out, " at {step}");
             }
-            if let Some(error) = field(ev, "error") {
-                let _ = write!(out, ": {error}");
+            match field(ev, "error") {
+                Some(error) => write!(out, ": {error}"),
+                None => Ok(()),
             }
-            out
         }
         EventKind::ResourceActive => {
             let name = field(ev, "resource_name").unwrap_or(Cow::Borrowed(UNKNOWN));
-            format!("Resource active: {name}")
+            write!(out, "Resource active: {name}")
         }
         EventKind::ResourceFailed => {
             let name = field(ev, "resource_name").unwrap_or(Cow::Borrowed(UNKNOWN));
+            let _ = write!(out, "Resource failed: {name}");
             match field(ev, "error") {
-                Some(error) => format!("Resource failed: {name}: {error}"),
-                None => format!("Resource failed: {name}"),
+                Some(error) => write!(out, ": {error}"),
+                None => Ok(()),
             }
         }
         EventKind::DeploymentCompleted => match duration_field(ev) {
-            Some(took) => format!("Deployment completed in {took}"),
-            None => "Deployment completed".to_owned(),
+            Some(took) => write!(out, "Deployment completed in {took}"),
+            None => write!(out, "Deployment completed"),
         },
         EventKind::DeploymentFailed => {
-            let mut out = match duration_field(ev) {
-                Some(took) => format!("Deployment failed after {took}"),
-                None => "Deployment failed".to_owned(),
+            let _ = match duration_field(ev) {
+                Some(took) => write!(out, "Deployment failed after {took}"),
+                None => write!(out, "Deployment failed"),
             };
             let failed = names(ev, "failed_resources");
             let detail: Vec<String> = [
@@ -320,39 +343,43 @@ pub fn message(ev: &Event) -> String {
             .into_iter()
             .flatten()
             .collect();
-            if !detail.is_empty() {
-                let _ = write!(out, ": {}", detail.join(": "));
+            if detail.is_empty() {
+                Ok(())
+            } else {
+                write!(out, ": {}", detail.join(": "))
             }
-            out
         }
         EventKind::ApplicationDeleted => {
             let app = clean(&ev.app_name)
                 .or_else(|| field(ev, "app_name"))
                 .unwrap_or(Cow::Borrowed(UNKNOWN));
-            format!("Application deleted: {app}")
+            write!(out, "Application deleted: {app}")
         }
         EventKind::StreamGap => {
-            let mut out = match field(ev, "requested_since") {
+            let _ = match field(ev, "requested_since") {
                 Some(since) => {
-                    format!("Events missed: events after id {since} could not be replayed")
+                    write!(
+                        out,
+                        "Events missed: events after id {since} could not be replayed"
+                    )
                 }
-                None => "Events missed: some events could not be replayed".to_owned(),
+                None => write!(out, "Events missed: some events could not be replayed"),
             };
-            if let Some(first) = field(ev, "first_available") {
-                let _ = write!(out, " (oldest available: {first})");
+            match field(ev, "first_available") {
+                Some(first) => write!(out, " (oldest available: {first})"),
+                None => Ok(()),
             }
-            out
         }
         EventKind::Other(ty) => {
-            let ty = non_empty(ty).unwrap_or_else(|| UNKNOWN.to_owned());
+            out.push_str(&clean(ty).unwrap_or(Cow::Borrowed(UNKNOWN)));
             let summary = data_summary(ev);
             if summary.is_empty() {
-                ty
+                Ok(())
             } else {
-                format!("{ty}: {summary}")
+                write!(out, ": {summary}")
             }
         }
-    }
+    };
 }
 
 /// At most this many keys in an unknown type's summary.
@@ -587,8 +614,8 @@ pub fn write_event_line(
     if palette.enabled {
         let _ = write!(line, "{}", palette.paint(tone(&ev.kind), message(ev)));
     } else {
-        // Without colour there is nothing to wrap it in: no trip through the formatter.
-        line.push_str(&message(ev));
+        // Without colour there is nothing to wrap it in: written in place.
+        write_message(line, ev);
     }
     if style.verbose {
         for detail in details(ev) {
