@@ -18,6 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use serde_json::{Map, Value};
 
 mod data;
+mod fast;
 
 pub use data::Data;
 
@@ -130,7 +131,10 @@ impl Event {
 
     /// Parses one event from the JSON text of an SSE `data:` field.
     pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(text)
+        match fast::parse(text) {
+            Some(event) => Ok(event),
+            None => serde_json::from_str(text),
+        }
     }
 
     /// Parses only what routes an event: `id`, `type`, `app_name` and `deployment_id`. The

@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
-use std::ops::Index;
+use std::ops::{Index, Range};
 use std::sync::OnceLock;
 
 use serde::de::{self, MapAccess, Visitor};
@@ -159,7 +159,7 @@ const INDEXED_KEYS: usize = 10;
 
 /// Where each key and value of a received object is, as byte offsets into its text.
 #[derive(Clone, Default)]
-struct Keys {
+pub(super) struct Keys {
     spans: [Span; INDEXED_KEYS],
     len: usize,
 }
@@ -172,38 +172,50 @@ struct Span {
 }
 
 impl Keys {
-    /// Appends `"key":value` to the object text `text` and notes where both are. `false`
-    /// (and nothing appended) when there is no room: [`INDEXED_KEYS`] keys already, or text
-    /// past 64 KiB.
-    fn push(&mut self, text: &mut String, key: &str, value: &str) -> bool {
+    /// Notes a key (the bytes between its quotes) and its value, as byte ranges of the object's
+    /// text. `false` when there is no room: [`INDEXED_KEYS`] keys already, or text past 64 KiB.
+    pub(super) fn note(&mut self, key: Range<usize>, value: Range<usize>) -> bool {
         let Some(span) = self.spans.get_mut(self.len) else {
             return false;
         };
-        let key_start = text.len() + usize::from(self.len > 0) + 1;
-        let value_start = key_start + key.len() + 2;
         let offset = |at: usize| u16::try_from(at).ok();
         let (Some(k0), Some(k1), Some(v0), Some(v1)) = (
-            offset(key_start),
-            offset(key_start + key.len()),
-            offset(value_start),
+            offset(key.start),
+            offset(key.end),
+            offset(value.start),
             // Room for the closing brace too.
-            offset(value_start + value.len() + 1),
+            offset(value.end + 1),
         ) else {
             return false;
         };
-        if self.len > 0 {
-            text.push(',');
-        }
-        text.push('"');
-        text.push_str(key);
-        text.push_str("\":");
-        text.push_str(value);
         *span = Span {
             key: (k0, k1),
             value: (v0, v1 - 1),
         };
         self.len += 1;
         true
+    }
+
+    /// Appends `"key":value` to the object text `text` and notes where both are. `false`
+    /// (and nothing appended) when there is no room: [`INDEXED_KEYS`] keys already, or text
+    /// past 64 KiB.
+    fn push(&mut self, text: &mut String, key: &str, value: &str) -> bool {
+        let key_start = text.len() + usize::from(self.len > 0) + 1;
+        let value_start = key_start + key.len() + 2;
+        let noted = self.note(
+            key_start..key_start + key.len(),
+            value_start..value_start + value.len(),
+        );
+        if noted {
+            if self.len > 1 {
+                text.push(',');
+            }
+            text.push('"');
+            text.push_str(key);
+            text.push_str("\":");
+            text.push_str(value);
+        }
+        noted
     }
 
     /// The JSON text of the value of `key`; the last of duplicate keys wins, as in a map.
@@ -222,6 +234,17 @@ fn parse_object(text: &str) -> Map<String, Value> {
     // Cannot fail: the text is an object built from keys and values serde_json read and
     // checked. An empty map is the harmless answer if it did.
     serde_json::from_str(text).unwrap_or_default()
+}
+
+impl Data {
+    /// Received data whose text and index were read by [`super::fast`].
+    pub(super) fn indexed(text: &str, keys: Keys) -> Data {
+        Data(Repr::Received {
+            text: Box::from(text),
+            keys,
+            map: OnceLock::new(),
+        })
+    }
 }
 
 impl From<Map<String, Value>> for Data {
