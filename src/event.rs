@@ -131,7 +131,7 @@ impl Event {
 
     /// Parses one event from the JSON text of an SSE `data:` field.
     pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
-        match fast::parse(text) {
+        match fast::parse(text, true) {
             Some(event) => Ok(event),
             None => serde_json::from_str(text),
         }
@@ -144,6 +144,14 @@ impl Event {
     /// (see [`crate::client::watch::Detail`]): building the `data` map and parsing the
     /// timestamp are most of the cost of [`Event::from_json`].
     pub fn route_from_json(text: &str) -> Result<Self, serde_json::Error> {
+        match fast::parse(text, false) {
+            Some(event) => Ok(event),
+            None => Event::route_from_json_slow(text),
+        }
+    }
+
+    /// [`Event::route_from_json`] through serde, for what the fast path leaves.
+    fn route_from_json_slow(text: &str) -> Result<Self, serde_json::Error> {
         #[derive(Deserialize)]
         struct Route {
             #[serde(default)]
