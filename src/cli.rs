@@ -69,7 +69,7 @@ const CLIENT_OPTIONS: [&str; 9] = [
 ];
 
 /// The command line definition: [`Cli`] with the client's options hidden from the help of the
-/// [`LOCAL_COMMANDS`]. Parsing, `--help` and the man page use it; the completion scripts use
+/// `LOCAL_COMMANDS`. Parsing, `--help` and the man page use it; the completion scripts use
 /// [`documented_command`].
 pub fn command() -> clap::Command {
     let mut cmd = Cli::command();

@@ -8,6 +8,10 @@
 //! are kept in [`Event::extra`] so a newer server never loses information in an older client's
 //! `--output json`.
 //!
+//! Reading is the hot path of a fast watch, so two submodules keep it cheap: [`Data`] holds a
+//! received `data` object as JSON text with an index of its keys rather than as a map, and
+//! `fast` reads events of the usual compact shape in one pass, leaving anything else to serde.
+//!
 //! This module is plain synchronous code: no I/O, no async.
 
 use std::borrow::Cow;
