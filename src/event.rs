@@ -422,7 +422,12 @@ mod timestamp {
         let offset = match rest {
             b"Z" => 0,
             [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-                let secs = (digits(&[*h1, *h2])? * 60 + digits(&[*m1, *m2])?) as i32 * 60;
+                let minutes = digits(&[*m1, *m2])?;
+                if minutes > 59 {
+                    // Out of range: chrono's parser says so.
+                    return None;
+                }
+                let secs = (digits(&[*h1, *h2])? * 60 + minutes) as i32 * 60;
                 if *sign == b'-' { -secs } else { secs }
             }
             _ => return None,
@@ -499,6 +504,7 @@ mod tests {
             "2026-02-30T12:07:48Z",
             "2026-11-27T24:00:00Z",
             "2026-11-27T12:07:48+0100",
+            "2026-11-27T12:07:48+01:60",
             "２026-11-27T12:07:48Z",
         ] {
             assert_eq!(timestamp::parse_common(text), None, "{text}");

@@ -23,6 +23,9 @@ use serde_json::{Map, Value};
 
 /// An event's `data`: a JSON object of type-specific keys (see
 /// [`EventKind`](super::EventKind) for which).
+///
+/// Reading one with serde needs serde_json reading text in memory (`from_str`, `from_slice`),
+/// which lends out the values while they are copied; `from_reader` and `from_value` cannot.
 #[derive(Clone, Default)]
 pub struct Data(Repr);
 
@@ -324,6 +327,13 @@ fn read_object<'de, A: MapAccess<'de>>(mut access: A, text: &mut String) -> Resu
     let mut map: Option<Map<String, Value>> = None;
     while let Some(key) = access.next_key::<Key<'de>>()? {
         let value: &'de RawValue = access.next_value()?;
+        if !plainly_valid(value.get()) {
+            // Reading it as raw text checked only its syntax: a value can still be no `Value`
+            // (a number out of range, a lone surrogate, nesting too deep), which the map
+            // refused when it was built here. Refused here too, so the event is reported as
+            // malformed instead of its data turning out empty later.
+            serde_json::from_str::<Value>(value.get()).map_err(de::Error::custom)?;
+        }
         if map.is_none() {
             if let Key::Plain(key) = key {
                 if keys.push(text, key, value.get()) {
@@ -347,6 +357,20 @@ fn read_object<'de, A: MapAccess<'de>>(mut access: A, text: &mut String) -> Resu
             map: OnceLock::new(),
         },
     }))
+}
+
+/// Whether the JSON text of a value is certainly a valid `Value`, without parsing it: a
+/// string without escapes, a literal, or an integer short enough to be exact. Everything else
+/// is parsed once to check it.
+fn plainly_valid(raw: &str) -> bool {
+    match raw.as_bytes().first() {
+        Some(b'"') => !raw.contains('\\'),
+        Some(b't' | b'f' | b'n') => true,
+        Some(b'-' | b'0'..=b'9') => {
+            raw.len() <= 20 && raw.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+        }
+        _ => false,
+    }
 }
 
 /// A key as received: borrowed from the input when written without escapes.
@@ -523,6 +547,24 @@ mod tests {
         assert!(received("{ \n }").is_empty());
         assert!(!received(r#"{"a":{}}"#).is_empty());
         assert!(Data::new().is_empty());
+    }
+
+    /// Values whose syntax is right but that are no `Value` are refused, as the map refused
+    /// them, both by serde and by the fast path (through `Event::from_json`).
+    #[test]
+    fn values_that_cannot_be_read_are_refused() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let long = format!("1{}", "0".repeat(400));
+        for value in ["1e400", r#""\ud800""#, &deep, &long] {
+            let text = format!(r#"{{"a":"x","b":{value}}}"#);
+            assert!(serde_json::from_str::<Data>(&text).is_err(), "{text}");
+            let event = format!(r#"{{"type":"resource.active","data":{text}}}"#);
+            assert!(super::super::Event::from_json(&event).is_err(), "{event}");
+        }
+        // Integers that are long but in range are read, as the map reads them.
+        let text = r#"{"a":18446744073709551616,"b":-9223372036854775809}"#;
+        let data = assert_reads_match_the_map(text, &["a", "b"]);
+        assert_eq!(data.str("a").as_deref(), Some("1.8446744073709552e+19"));
     }
 
     #[test]

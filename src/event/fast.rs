@@ -133,7 +133,8 @@ impl<'a> Cursor<'a> {
             .take_while(|b| b.is_ascii_digit())
             .count();
         let first = *self.bytes.get(self.at)?;
-        if digits == 0 || (first == b'0' && digits > 1) {
+        // More than 19 digits may be out of any range: serde decides.
+        if digits == 0 || digits > 19 || (first == b'0' && digits > 1) {
             return None;
         }
         self.at += digits;
