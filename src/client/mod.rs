@@ -29,6 +29,9 @@ use crate::spec::Spec;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Whole-request limit for ordinary (non-streaming) calls.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The media type of every request but the event stream: an innominatus server answers a
+/// request without it with a redirect to its login page instead of 401 (PROTOCOL.md A.1).
+const JSON: &str = "application/json";
 /// Error bodies longer than this are cut: a message is a sentence, not a page.
 const MAX_ERROR_BODY: usize = 4096;
 
@@ -170,12 +173,15 @@ impl ApiClient {
         &self.base
     }
 
-    /// A request with the headers every call carries.
-    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+    /// A request with the headers every call carries: exactly one `Accept` (`accept`), and the
+    /// API key. One `Accept`, not two: `RequestBuilder::header` appends, and a server that
+    /// reads the field as a list (nginx + nchan) refuses `application/json, text/event-stream`
+    /// on its event stream with 403.
+    fn request(&self, method: Method, path: &str, accept: &'static str) -> RequestBuilder {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
-            .header(ACCEPT, "application/json");
+            .header(ACCEPT, accept);
         if let Some(key) = &self.api_key {
             // Marked sensitive so that no debug print of the request can show it.
             if let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", key.expose())) {
@@ -197,7 +203,7 @@ impl ApiClient {
     /// submission safe on servers that support it (ours); others ignore the header.
     pub async fn submit(&self, spec: &Spec, idempotency_key: &str) -> Result<Submission, Error> {
         let resp = self
-            .request(Method::POST, "/api/applications")
+            .request(Method::POST, "/api/applications", JSON)
             .header(CONTENT_TYPE, "application/yaml")
             .header("Idempotency-Key", idempotency_key)
             .timeout(REQUEST_TIMEOUT)
@@ -229,7 +235,7 @@ impl ApiClient {
     /// `GET path` and decode the JSON answer; 4xx and 5xx become errors with the server's text.
     pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
         let resp = self
-            .request(Method::GET, path)
+            .request(Method::GET, path, JSON)
             .timeout(REQUEST_TIMEOUT)
             .send()
             .await
@@ -244,7 +250,7 @@ impl ApiClient {
     /// record on servers without terminal events.
     pub async fn resources(&self, app: &str) -> Result<Vec<ResourceRecord>, Error> {
         let resp = self
-            .request(Method::GET, "/api/resources")
+            .request(Method::GET, "/api/resources", JSON)
             .query(&[("app", app)])
             .timeout(REQUEST_TIMEOUT)
             .send()
@@ -272,7 +278,7 @@ impl ApiClient {
             return Err(Error::Usage(format!("{name:?} is not an application name")));
         }
         let resp = self
-            .request(Method::GET, &format!("/api/applications/{name}"))
+            .request(Method::GET, &format!("/api/applications/{name}"), JSON)
             .timeout(REQUEST_TIMEOUT)
             .send()
             .await
@@ -295,8 +301,7 @@ impl ApiClient {
         // No whole-request timeout here: it would cut a healthy stream. The watcher applies an
         // idle deadline instead.
         let mut req = self
-            .request(Method::GET, "/api/events/stream")
-            .header(ACCEPT, "text/event-stream")
+            .request(Method::GET, "/api/events/stream", "text/event-stream")
             .query(query);
         if let Some(id) = last_event_id.filter(|id| !id.is_empty()) {
             req = req.header("Last-Event-ID", id);
@@ -346,7 +351,7 @@ impl ApiClient {
     pub async fn delete_application(&self, name: &str) -> Result<serde_json::Value, Error> {
         // Names are DNS labels (checked by the caller), so they need no escaping in a path.
         let resp = self
-            .request(Method::DELETE, &format!("/api/applications/{name}"))
+            .request(Method::DELETE, &format!("/api/applications/{name}"), JSON)
             .timeout(REQUEST_TIMEOUT)
             .send()
             .await
