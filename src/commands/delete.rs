@@ -46,7 +46,10 @@ pub struct DeleteArgs {
 /// How a watched teardown ended.
 enum End {
     Deleted,
+    /// `--timeout` elapsed after the server answered the delete.
     Timeout,
+    /// `--timeout` elapsed before the server answered the delete (or before it was sent).
+    Unanswered,
     Interrupted,
 }
 
@@ -86,27 +89,40 @@ async fn watched(
     started: Instant,
 ) -> Result<ExitStatus, Error> {
     let app = args.app.as_str();
-    // The record says whether this server announces deletions, and an unknown app fails
-    // here (404, exit 4) before anything is subscribed.
-    let record: Value = client.get_json(&format!("/api/applications/{app}")).await?;
-    let announces = record.get("latest_deployment_id").is_some();
-    let resources = client.resources(app).await.unwrap_or_default();
-    // Subscribe before the DELETE, so the event cannot slip past.
-    let mut watch = if announces {
-        Some(EventWatch::connect(client.clone(), app, None, None, WatchOptions::default()).await?)
-    } else {
-        None
-    };
-    reporter.note(&format!("deleting application {app}..."))?;
-    let answer = client.delete_application(app).await?;
-    let end = match watch.as_mut() {
-        Some(watch) => wait_for_deletion(app, watch, reporter, started + args.timeout).await?,
-        None => {
-            if let Some(message) = answer.get("message").and_then(Value::as_str) {
-                reporter.note(message)?;
+    // `--timeout` holds from the start: a server that never answers cannot hold the command.
+    let deadline = started + args.timeout;
+    let mut resources = Vec::new();
+    let asked = tokio::time::timeout_at(deadline, async {
+        // The record says whether this server announces deletions, and an unknown app fails
+        // here (404, exit 4) before anything is subscribed.
+        let record: Value = client.get_json(&format!("/api/applications/{app}")).await?;
+        let announces = record.get("latest_deployment_id").is_some();
+        resources = client.resources(app).await.unwrap_or_default();
+        // Subscribe before the DELETE, so the event cannot slip past.
+        let watch = if announces {
+            Some(
+                EventWatch::connect(client.clone(), app, None, None, WatchOptions::default())
+                    .await?,
+            )
+        } else {
+            None
+        };
+        reporter.note(&format!("deleting application {app}..."))?;
+        let answer = client.delete_application(app).await?;
+        Ok::<_, Error>((watch, answer))
+    })
+    .await;
+    let end = match asked {
+        Err(_) => End::Unanswered,
+        Ok(asked) => match asked? {
+            (Some(mut watch), _) => wait_for_deletion(app, &mut watch, reporter, deadline).await?,
+            (None, answer) => {
+                if let Some(message) = answer.get("message").and_then(Value::as_str) {
+                    reporter.note(message)?;
+                }
+                End::Deleted
             }
-            End::Deleted
-        }
+        },
     };
     let elapsed = started.elapsed();
     let (outcome, status, error, state) = match end {
@@ -116,6 +132,15 @@ async fn watched(
             ExitStatus::Timeout,
             Some(format!(
                 "the server answered the delete, but no application.deleted event came within {}",
+                human_duration(args.timeout)
+            )),
+            "unknown",
+        ),
+        End::Unanswered => (
+            "timeout",
+            ExitStatus::Timeout,
+            Some(format!(
+                "the server did not answer within {}; whether the application was deleted is unknown",
                 human_duration(args.timeout)
             )),
             "unknown",

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::follow::{self, Follow, Interrupt};
+use super::follow::{self, Follow, Stop};
 use crate::client::backoff::Backoff;
 use crate::client::watch::{EventWatch, WatchItem, WatchOptions};
 use crate::client::{ApiClient, Submission, SubmitFate};
@@ -147,48 +147,78 @@ async fn deploy(
         });
     }
 
-    // From here on Ctrl-C is ours: exit 130 with the reattach hint, never a bare kill.
-    let mut interrupt = Interrupt::listen();
+    // From here on Ctrl-C is ours (exit 130 with the reattach hint, never a bare kill), and
+    // `--timeout` counts: both hold over every wait below, the first connection included.
     let started = tokio::time::Instant::now();
-    let deadline = started + args.timeout;
+    let mut stop = Stop::new(Some(started + args.timeout));
     let expected = || {
         spec.resources
             .iter()
             .map(|r| (r.name.as_str(), r.kind.as_str()))
+    };
+    // Stopped before the deployment is known: the footer (or result line) and its exit code.
+    let stopped = |reporter: &mut Reporter, end: WatchEnd| -> Result<ExitStatus, Error> {
+        let tracker = Tracker::new(Mode::Terminal, expected());
+        reporter.finish(end, &tracker, &spec.name, None, started.elapsed())?;
+        Ok(end.exit_status())
     };
 
     // Subscribe first: once `connect` returns, the server has accepted the stream (and its
     // first frame says whether it speaks Part B of the protocol).
     // A failure before the deployment is known still ends `-o json` output with its result
     // line.
-    let mut watch = EventWatch::connect(client.clone(), &spec.name, None, None, options.clone())
-        .await
-        .map_err(|e| super::with_result_line(&mut reporter, &spec.name, None, started, e))?;
+    let connected = stop
+        .bound(EventWatch::connect(
+            client.clone(),
+            &spec.name,
+            None,
+            None,
+            options.clone(),
+        ))
+        .await;
+    let mut watch = match connected {
+        Ok(connected) => connected
+            .map_err(|e| super::with_result_line(&mut reporter, &spec.name, None, started, e))?,
+        Err(end) => {
+            reporter.note(
+                "stopped while waiting for the server's event stream; the spec was not submitted",
+            )?;
+            return stopped(&mut reporter, end);
+        }
+    };
 
     // Submit while reading the stream, so events published during the POST are kept.
     let mut early = Vec::new();
     let submitted = submit_watched(
-        &client,
-        spec,
-        &idempotency_key,
-        &options,
+        Submit {
+            client: &client,
+            spec,
+            key: &idempotency_key,
+            options: &options,
+        },
         &mut watch,
         &mut early,
         &mut reporter,
-        deadline,
-        &mut interrupt,
+        &mut stop,
     )
     .await
     .map_err(|e| super::with_result_line(&mut reporter, &spec.name, None, started, e))?;
     let submission = match submitted {
         Submitted::Answer(submission) => submission,
-        Submitted::Unconfirmed(cause) => confirm_unanswered(&client, spec, cause, &mut reporter)
-            .await
-            .map_err(|e| super::with_result_line(&mut reporter, &spec.name, None, started, e))?,
+        Submitted::Unconfirmed(cause) => {
+            let confirmed = stop
+                .bound(confirm_unanswered(&client, spec, cause, &mut reporter))
+                .await;
+            match confirmed {
+                Ok(confirmed) => confirmed.map_err(|e| {
+                    super::with_result_line(&mut reporter, &spec.name, None, started, e)
+                })?,
+                Err(end) => return stopped(&mut reporter, end),
+            }
+        }
         Submitted::Stopped(end) => {
-            let tracker = Tracker::new(Mode::Terminal, expected());
-            reporter.finish(end, &tracker, &spec.name, None, started.elapsed())?;
-            return Ok(end.exit_status());
+            reporter.note("stopped before the server answered the submission; whether it created the deployment is unknown")?;
+            return stopped(&mut reporter, end);
         }
     };
 
@@ -239,7 +269,6 @@ async fn deploy(
         client: &client,
         app: &spec.name,
         deployment_id: submission.deployment_id.as_deref(),
-        deadline: Some(deadline),
         started,
     };
     follow::run(
@@ -247,7 +276,7 @@ async fn deploy(
         &mut watch,
         &mut tracker,
         &mut reporter,
-        &mut interrupt,
+        &mut stop,
         early_events,
     )
     .await
@@ -263,6 +292,15 @@ enum Submitted {
     Stopped(WatchEnd),
 }
 
+/// What is submitted, and how.
+struct Submit<'a> {
+    client: &'a ApiClient,
+    spec: &'a spec::Spec,
+    /// The `Idempotency-Key` every attempt carries.
+    key: &'a str,
+    options: &'a WatchOptions,
+}
+
 /// `POST`s the spec while reading the already open stream, retrying as the rules of
 /// "submit exactly once" allow:
 /// - a request that never reached the server (connection refused) is sent again, on any server;
@@ -270,25 +308,24 @@ enum Submitted {
 ///   `Idempotency-Key` only if the server speaks Part B (its stream said so), which promises
 ///   the same deployment for the same key; otherwise it is not sent again;
 /// - retries follow the watcher's backoff and stop when the retry budget is spent.
-#[allow(clippy::too_many_arguments)]
 async fn submit_watched(
-    client: &ApiClient,
-    spec: &spec::Spec,
-    key: &str,
-    options: &WatchOptions,
+    submit: Submit<'_>,
     watch: &mut EventWatch,
     early: &mut Vec<WatchItem>,
     reporter: &mut Reporter,
-    deadline: tokio::time::Instant,
-    interrupt: &mut Interrupt,
+    stop: &mut Stop,
 ) -> Result<Submitted, Error> {
+    let Submit {
+        client,
+        spec,
+        key,
+        options,
+    } = submit;
     let mut backoff = Backoff::new(options.retry_base, options.retry_cap, u32::MAX);
     let mut first_failure = None;
     let mut post = Box::pin(client.submit(spec, key));
     // Set while waiting to send the POST again.
     let mut retry_at: Option<tokio::time::Instant> = None;
-    let sleep = tokio::time::sleep_until(deadline);
-    tokio::pin!(sleep);
     loop {
         tokio::select! {
             // The POST answered: the deployment id (if any) is now known.
@@ -327,9 +364,8 @@ async fn submit_watched(
             }
             // Events published while the POST is in flight; filtered once the id is known.
             item = watch.next() => early.push(item?),
-            // `--timeout` can elapse even before the server answers.
-            () = &mut sleep => return Ok(Submitted::Stopped(WatchEnd::Timeout)),
-            () = interrupt.recv() => return Ok(Submitted::Stopped(WatchEnd::Interrupted)),
+            // `--timeout` can elapse, and Ctrl-C come, before the server answers.
+            end = stop.reached() => return Ok(Submitted::Stopped(end)),
         }
     }
 }

@@ -29,8 +29,6 @@ pub(crate) struct Follow<'a> {
     pub(crate) app: &'a str,
     /// The deployment, when the server has ids.
     pub(crate) deployment_id: Option<&'a str>,
-    /// When `--timeout` elapses (`None`: no timeout).
-    pub(crate) deadline: Option<Instant>,
     /// When the command started (for durations).
     pub(crate) started: Instant,
 }
@@ -40,14 +38,14 @@ pub(crate) struct Follow<'a> {
 /// Created at the start of a command, before anything is sent: from then on SIGINT is ours to
 /// handle (exit 130 with the reattach hint) rather than the default "die at once", even during
 /// the submission.
-pub(crate) struct Interrupt {
+struct Interrupt {
     #[cfg(unix)]
     signal: Option<tokio::signal::unix::Signal>,
 }
 
 impl Interrupt {
     /// Starts listening. Must be called inside the runtime.
-    pub(crate) fn listen() -> Self {
+    fn listen() -> Self {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -60,7 +58,7 @@ impl Interrupt {
     }
 
     /// Resolves when Ctrl-C is pressed. Cancel-safe.
-    pub(crate) async fn recv(&mut self) {
+    async fn recv(&mut self) {
         #[cfg(unix)]
         match self.signal.as_mut() {
             Some(signal) => {
@@ -76,6 +74,47 @@ impl Interrupt {
     }
 }
 
+/// What ends a watch from outside the event stream: the `--timeout` deadline and Ctrl-C.
+///
+/// Made at the start of a command, before anything is sent, and raced against every wait of
+/// the command, not only the watch loop: connecting, the first frame, the submission, and the
+/// plain requests that reconcile state. So a server (or proxy) that accepts the connection and
+/// then says nothing, or answers headers and then nothing, cannot hold a `deploy -w --timeout
+/// 3s` for longer than 3 s, and Ctrl-C is never stuck behind a request.
+pub(crate) struct Stop {
+    deadline: Option<Instant>,
+    interrupt: Interrupt,
+}
+
+impl Stop {
+    /// Starts listening for Ctrl-C; `deadline` is when `--timeout` elapses (`None`: never).
+    pub(crate) fn new(deadline: Option<Instant>) -> Self {
+        Stop {
+            deadline,
+            interrupt: Interrupt::listen(),
+        }
+    }
+
+    /// Resolves when the watch must stop, with how it ended. Cancel-safe.
+    pub(crate) async fn reached(&mut self) -> WatchEnd {
+        tokio::select! {
+            () = at(self.deadline) => WatchEnd::Timeout,
+            () = self.interrupt.recv() => WatchEnd::Interrupted,
+        }
+    }
+
+    /// Runs `work` to its end, unless the deadline or Ctrl-C comes first.
+    pub(crate) async fn bound<T>(
+        &mut self,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<T, WatchEnd> {
+        tokio::select! {
+            value = work => Ok(value),
+            end = self.reached() => Err(end),
+        }
+    }
+}
+
 /// At most this many items already read are handled in one go (see the loop in [`run`]):
 /// about a millisecond's worth at the fastest, so Ctrl-C and `--timeout` stay immediate.
 const BURST: usize = 256;
@@ -86,7 +125,7 @@ pub(crate) async fn run(
     watch: &mut EventWatch,
     tracker: &mut Tracker,
     reporter: &mut Reporter,
-    interrupt: &mut Interrupt,
+    stop: &mut Stop,
     early: impl IntoIterator<Item = WatchItem>,
 ) -> Result<ExitStatus, Error> {
     watch.keep_received_json(reporter.writes_json_through());
@@ -98,26 +137,16 @@ pub(crate) async fn run(
     }
     let mut end = None;
     for item in early {
-        if let Some(outcome) = handle(&follow, item, tracker, reporter).await? {
-            end = Some(WatchEnd::Finished(outcome));
+        end = handle(&follow, item, tracker, reporter, stop).await?;
+        if end.is_some() {
             break;
         }
     }
     if end.is_none() && tracker.mode() == Mode::Inferred {
         // A redeploy whose resources are already active publishes nothing at all: the state of
         // record may already say the deployment is finished.
-        end = reconcile(&follow, tracker, reporter)
-            .await?
-            .map(WatchEnd::Finished);
+        end = reconcile(&follow, tracker, reporter, stop).await?;
     }
-    let deadline = follow.deadline;
-    let sleep = async move {
-        match deadline {
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(sleep);
     reporter.status(tracker);
     // Progress rows (a terminal): the spinners turn on this tick, from this one task, so no
     // other thread ever draws on the terminal.
@@ -131,10 +160,9 @@ pub(crate) async fn run(
     let mut next_heartbeat = heartbeat_every.map(|every| Instant::now() + every);
     while end.is_none() {
         tokio::select! {
-            // Ctrl-C: stop watching; the deployment itself goes on.
-            () = interrupt.recv() => end = Some(WatchEnd::Interrupted),
-            // `--timeout`: the deadline was fixed before the loop, so reconnects cannot extend it.
-            () = &mut sleep => end = Some(WatchEnd::Timeout),
+            // Ctrl-C (the deployment itself goes on) or `--timeout`, whose deadline was fixed
+            // when the command started, so reconnects cannot extend it.
+            stopped = stop.reached() => end = Some(stopped),
             // Spinners and running times; `Interval::tick` is cancel-safe.
             () = tick(ticker.as_mut()) => reporter.tick(),
             // Nothing printed for a while: say the wait is alive, for CI no-output watchdogs.
@@ -150,8 +178,8 @@ pub(crate) async fn run(
                     // so that Ctrl-C and the timeout are still looked at in between.
                     let mut handled = 0;
                     loop {
-                        if let Some(outcome) = handle(&follow, item, tracker, reporter).await? {
-                            end = Some(WatchEnd::Finished(outcome));
+                        end = handle(&follow, item, tracker, reporter, stop).await?;
+                        if end.is_some() {
                             break;
                         }
                         handled += 1;
@@ -171,10 +199,10 @@ pub(crate) async fn run(
                     // is final as it is.
                     let settled = match &e {
                         Error::Rejected { .. } => None,
-                        _ => last_resort(&follow, tracker, reporter, &e).await?,
+                        _ => last_resort(&follow, tracker, reporter, stop, &e).await?,
                     };
-                    if let Some(outcome) = settled {
-                        end = Some(WatchEnd::Finished(outcome));
+                    if settled.is_some() {
+                        end = settled;
                         break;
                     }
                     reporter.finish(WatchEnd::Error(e.exit_status()), tracker, follow.app, follow.deployment_id, follow.started.elapsed())?;
@@ -229,16 +257,18 @@ async fn tick(ticker: Option<&mut tokio::time::Interval>) {
     }
 }
 
-/// Shows one item and feeds it to the tracker; returns the outcome if it finished the deployment.
+/// Shows one item and feeds it to the tracker; returns how the watch ends if this item (or
+/// what the server said about it) ended it.
 async fn handle(
     follow: &Follow<'_>,
     item: WatchItem,
     tracker: &mut Tracker,
     reporter: &mut Reporter,
-) -> Result<Option<Outcome>, Error> {
-    let outcome = handle_item(follow, item, tracker, reporter).await;
+    stop: &mut Stop,
+) -> Result<Option<WatchEnd>, Error> {
+    let end = handle_item(follow, item, tracker, reporter, stop).await;
     reporter.status(tracker);
-    outcome
+    end
 }
 
 async fn handle_item(
@@ -246,16 +276,17 @@ async fn handle_item(
     item: WatchItem,
     tracker: &mut Tracker,
     reporter: &mut Reporter,
-) -> Result<Option<Outcome>, Error> {
+    stop: &mut Stop,
+) -> Result<Option<WatchEnd>, Error> {
     match item {
         WatchItem::Event(ev, raw) => {
             reporter.event_received(&ev, raw.as_deref())?;
             if let Some(outcome) = tracker.apply(&ev) {
-                return Ok(Some(outcome));
+                return Ok(Some(WatchEnd::Finished(outcome)));
             }
             if ev.kind == EventKind::StreamGap && tracker.mode() == Mode::Terminal {
                 // Events were lost to retention, perhaps the terminal one: ask the server.
-                return deployment_status(follow, tracker, reporter).await;
+                return deployment_status(follow, tracker, reporter, stop).await;
             }
             Ok(None)
         }
@@ -275,7 +306,7 @@ async fn handle_item(
                     )?;
                     if tracker.mode() == Mode::Inferred {
                         reporter.note("reconciling resource states from the server")?;
-                        return reconcile(follow, tracker, reporter).await;
+                        return reconcile(follow, tracker, reporter, stop).await;
                     }
                 }
                 Notice::Resumed { replayed: 1 } => reporter.note("resumed, 1 event replayed")?,
@@ -294,16 +325,23 @@ async fn reconcile(
     follow: &Follow<'_>,
     tracker: &mut Tracker,
     reporter: &mut Reporter,
-) -> Result<Option<Outcome>, Error> {
-    match follow.client.resources(follow.app).await {
-        Ok(records) => Ok(tracker.reconcile(records.iter().map(|r| {
-            (
-                r.resource_name.as_str(),
-                r.resource_type.as_str(),
-                r.state.as_str(),
-                r.error.as_deref(),
-            )
-        }))),
+    stop: &mut Stop,
+) -> Result<Option<WatchEnd>, Error> {
+    let answer = match stop.bound(follow.client.resources(follow.app)).await {
+        Ok(answer) => answer,
+        Err(end) => return Ok(Some(end)),
+    };
+    match answer {
+        Ok(records) => Ok(tracker
+            .reconcile(records.iter().map(|r| {
+                (
+                    r.resource_name.as_str(),
+                    r.resource_type.as_str(),
+                    r.state.as_str(),
+                    r.error.as_deref(),
+                )
+            }))
+            .map(WatchEnd::Finished)),
         Err(e @ Error::Rejected { .. }) => Err(e),
         Err(e) => {
             reporter.note(&format!("could not read resource states: {e}"))?;
@@ -318,11 +356,16 @@ async fn deployment_status(
     follow: &Follow<'_>,
     tracker: &mut Tracker,
     reporter: &mut Reporter,
-) -> Result<Option<Outcome>, Error> {
+    stop: &mut Stop,
+) -> Result<Option<WatchEnd>, Error> {
     let Some(id) = follow.deployment_id else {
         return Ok(None);
     };
-    let status = match follow.client.deployment(id).await {
+    let answer = match stop.bound(follow.client.deployment(id)).await {
+        Ok(answer) => answer,
+        Err(end) => return Ok(Some(end)),
+    };
+    let status = match answer {
         Ok(status) => status,
         Err(e @ Error::Rejected { .. }) => return Err(e),
         Err(e) => {
@@ -347,7 +390,9 @@ async fn deployment_status(
         "the server reports that deployment {id} {}; its final events could not be replayed",
         outcome.as_str()
     ))?;
-    Ok(tracker.conclude(outcome, status.error))
+    Ok(tracker
+        .conclude(outcome, status.error)
+        .map(WatchEnd::Finished))
 }
 
 /// After the stream was lost for good: the outcome, if the server can still tell it.
@@ -355,14 +400,15 @@ async fn last_resort(
     follow: &Follow<'_>,
     tracker: &mut Tracker,
     reporter: &mut Reporter,
+    stop: &mut Stop,
     lost: &Error,
-) -> Result<Option<Outcome>, Error> {
+) -> Result<Option<WatchEnd>, Error> {
     reporter.note(&format!(
         "{lost}; asking the server for the deployment's state"
     ))?;
     let outcome = match tracker.mode() {
-        Mode::Terminal => deployment_status(follow, tracker, reporter).await,
-        Mode::Inferred => reconcile(follow, tracker, reporter).await,
+        Mode::Terminal => deployment_status(follow, tracker, reporter, stop).await,
+        Mode::Inferred => reconcile(follow, tracker, reporter, stop).await,
         Mode::Follow => Ok(None),
     };
     // A rejection now would hide the real problem (the lost stream); report that instead.

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::deploy::{StreamArgs, parse_duration};
-use super::follow::{self, Follow, Interrupt};
+use super::follow::{self, Follow, Stop};
 use crate::client::ApiClient;
 use crate::client::watch::EventWatch;
 use crate::error::Error;
@@ -89,10 +89,29 @@ pub async fn run(args: WatchArgs, settings: Settings) -> Result<ExitStatus, Erro
     }
     let client = ApiClient::new(&settings.server, settings.api_key.clone())?;
     let mut reporter = Reporter::new(&settings, args.all);
-    let mut interrupt = Interrupt::listen();
     let started = Instant::now();
+    // `--timeout` and Ctrl-C hold from here, over the look-up and the first connection too.
+    let mut stop = Stop::new(args.timeout.map(|t| started + t));
 
-    let (deployment, lookup, mut watch) = match attach(&client, &args).await {
+    let attached = match stop.bound(attach(&client, &args)).await {
+        Ok(attached) => attached,
+        Err(end) => {
+            let mode = if args.deployment.is_some() {
+                Mode::Terminal
+            } else {
+                Mode::Follow
+            };
+            reporter.finish(
+                end,
+                &Tracker::new(mode, []),
+                &args.app,
+                args.deployment.as_deref(),
+                started.elapsed(),
+            )?;
+            return Ok(end.exit_status());
+        }
+    };
+    let (deployment, lookup, mut watch) = match attached {
         Ok(attached) => attached,
         Err(e) => {
             return Err(super::with_result_line(
@@ -129,7 +148,6 @@ pub async fn run(args: WatchArgs, settings: Settings) -> Result<ExitStatus, Erro
         client: &client,
         app: &args.app,
         deployment_id: deployment.as_deref(),
-        deadline: args.timeout.map(|t| started + t),
         started,
     };
     follow::run(
@@ -137,7 +155,7 @@ pub async fn run(args: WatchArgs, settings: Settings) -> Result<ExitStatus, Erro
         &mut watch,
         &mut tracker,
         &mut reporter,
-        &mut interrupt,
+        &mut stop,
         [],
     )
     .await

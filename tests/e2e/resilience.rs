@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use wait_timeout::ChildExt;
 
+use crate::support::hung::{Hang, HungServer};
 use crate::support::proxy::{Chaos, ChaosProxy};
 use crate::support::{Run, ServerProcess, clean_env, ctl, ctl_bin, repo, temp_yaml};
 
@@ -647,5 +648,129 @@ fn a_server_gone_for_longer_than_the_retry_budget_ends_the_watch_with_5() {
         run.stderr.contains("connection lost, reconnecting"),
         "{}",
         run.stderr
+    );
+}
+
+/// `deploy -w --timeout` against a hung server: the deadline holds from the first byte.
+fn deploy_against_a_hung_server(hang: Hang) -> (Run, Duration) {
+    let server = HungServer::start(hang);
+    let started = Instant::now();
+    let run = ctl(&[
+        "deploy",
+        SHOP,
+        "-w",
+        "--timeout",
+        "2s",
+        "-o",
+        "json",
+        "--server",
+        &server.url,
+    ])
+    .run();
+    (run, started.elapsed())
+}
+
+#[test]
+fn a_server_that_never_answers_cannot_hold_deploy_past_its_timeout() {
+    let (run, took) = deploy_against_a_hung_server(Hang::Silent);
+    run.assert_code(3);
+    let (_, result) = parse_json(&run.stdout);
+    assert_eq!(result["outcome"], "timeout", "{result}");
+    // The idle deadline (45 s by default) would have ended it with exit 5 much later.
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert!(
+        run.stderr.contains("the spec was not submitted"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_stream_answered_with_headers_only_cannot_hold_deploy_past_its_timeout() {
+    let (run, took) = deploy_against_a_hung_server(Hang::HeadersOnly);
+    run.assert_code(3);
+    let (_, result) = parse_json(&run.stdout);
+    assert_eq!(result["outcome"], "timeout", "{result}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert!(
+        run.stderr.contains("the spec was not submitted"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_unanswered_submission_cannot_hold_deploy_past_its_timeout() {
+    let (run, took) = deploy_against_a_hung_server(Hang::SubmissionOnly);
+    run.assert_code(3);
+    let (_, result) = parse_json(&run.stdout);
+    assert_eq!(result["outcome"], "timeout", "{result}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert!(
+        run.stderr
+            .contains("whether it created the deployment is unknown"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn watch_timeout_holds_while_the_server_does_not_answer() {
+    let server = HungServer::start(Hang::Silent);
+    let started = Instant::now();
+    let run = ctl(&["watch", "shop", "--timeout", "2s", "--server", &server.url]).run();
+    run.assert_code(3);
+    assert!(server.requests() >= 1, "ctl never asked");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn ctrl_c_is_not_stuck_behind_a_request_the_server_never_answers() {
+    let server = HungServer::start(Hang::Silent);
+    let watch = spawn_ctl(&["deploy", SHOP, "-w", "--server", &server.url]);
+    // The first request is sent after Ctrl-C is ours to handle.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.requests() == 0 {
+        assert!(Instant::now() < deadline, "ctl never connected");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    watch.signal("INT");
+    let run = watch.finish(Duration::from_secs(20));
+    run.assert_code(130);
+}
+
+#[test]
+fn delete_wait_timeout_holds_while_the_server_does_not_answer() {
+    let server = HungServer::start(Hang::Silent);
+    let started = Instant::now();
+    let run = ctl(&[
+        "delete",
+        "shop",
+        "-w",
+        "--timeout",
+        "2s",
+        "-o",
+        "json",
+        "--server",
+        &server.url,
+    ])
+    .run();
+    run.assert_code(3);
+    let result: Value = serde_json::from_str(run.stdout.trim()).expect("one result line");
+    assert_eq!(result["outcome"], "timeout", "{result}");
+    assert!(
+        result["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("whether the application was deleted is unknown")),
+        "{result}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
     );
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use wait_timeout::ChildExt;
 
+pub mod hung;
 pub mod innominatus;
 pub mod proxy;
 
