@@ -91,6 +91,7 @@ Register-ArgumentCompleter -Native -CommandName 'ctl' -ScriptBlock {
             [CompletionResult]::new('--timestamps', '--timestamps', [CompletionResultType]::ParameterName, 'Timestamp column of event lines')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Named context from the config file: its server and API key (overrides current-context)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]')
+            [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Show the app''s events as they come, later deployments included, until Ctrl-C (exit 0) or --timeout, instead of following one deployment to its end')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Also show internal events (stream bookkeeping, unknown event types)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')

@@ -627,7 +627,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__watch)
-            opts="-o -q -v -h --deployment --since --all --timeout --idle-timeout --retry-budget --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
+            opts="-o -q -v -h --deployment --follow --since --all --timeout --idle-timeout --retry-budget --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -86,6 +86,7 @@ set edit:completion:arg-completer[ctl] = {|@words|
             cand --timestamps 'Timestamp column of event lines'
             cand --context 'Named context from the config file: its server and API key (overrides current-context)'
             cand --config 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]'
+            cand --follow 'Show the app''s events as they come, later deployments included, until Ctrl-C (exit 0) or --timeout, instead of following one deployment to its end'
             cand --all 'Also show internal events (stream bookkeeping, unknown event types)'
             cand -q 'Print only the essential output (event lines or JSON); no banners or notes'
             cand --quiet 'Print only the essential output (event lines or JSON); no banners or notes'

@@ -104,6 +104,7 @@ relative\t'`[+12.3s]` since the command started'
 none\t'No timestamp'"
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l context -d 'Named context from the config file: its server and API key (overrides current-context)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]' -r -F
+complete -c ctl -n "__fish_ctl_using_subcommand watch" -l follow -d 'Show the app\'s events as they come, later deployments included, until Ctrl-C (exit 0) or --timeout, instead of following one deployment to its end'
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l all -d 'Also show internal events (stream bookkeeping, unknown event types)'
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -s q -l quiet -d 'Print only the essential output (event lines or JSON); no banners or notes'
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'

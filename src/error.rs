@@ -30,6 +30,17 @@ pub enum Error {
         message: String,
     },
 
+    /// What the command was asked to follow does not exist on the server (an app, a
+    /// deployment, or a deployment of another app): exit 4, like any other "not found", but
+    /// said in our words with what to do instead.
+    #[error("{what}")]
+    NotFound {
+        /// What is missing, as a sentence.
+        what: String,
+        /// What to do instead.
+        hint: String,
+    },
+
     /// The server could not be reached at all.
     #[error("cannot reach the server at {url}")]
     Unreachable {
@@ -75,7 +86,7 @@ impl Error {
                 | ServerError::Catalogue(_)
                 | ServerError::Keys(_),
             ) => ExitStatus::Usage,
-            Error::Rejected { .. } => ExitStatus::Rejected,
+            Error::Rejected { .. } | Error::NotFound { .. } => ExitStatus::Rejected,
             Error::Unreachable { .. }
             | Error::Server { .. }
             | Error::StreamLost(_)
@@ -91,6 +102,7 @@ impl Error {
                 "is the server running? Start one with `ctl server`, or try `ctl deploy FILE -w --local`"
                     .to_owned(),
             ),
+            Error::NotFound { hint, .. } => Some(hint.clone()),
             Error::Rejected { status: 401, .. } => {
                 Some("pass an API key with --api-key or CTL_API_KEY".to_owned())
             }

@@ -93,6 +93,9 @@ pub struct DeploymentStatus {
     /// The deployment id.
     #[serde(default)]
     pub id: String,
+    /// The application it deploys.
+    #[serde(default)]
+    pub app_name: String,
     /// `running`, `succeeded` or `failed`.
     pub status: String,
     /// Why it failed.

@@ -162,7 +162,11 @@ pub(crate) async fn run(
         tokio::select! {
             // Ctrl-C (the deployment itself goes on) or `--timeout`, whose deadline was fixed
             // when the command started, so reconnects cannot extend it.
-            stopped = stop.reached() => end = Some(stopped),
+            stopped = stop.reached() => end = Some(match stopped {
+                // Following an app's events has no end but this one: not an interruption.
+                WatchEnd::Interrupted if tracker.mode() == Mode::Follow => WatchEnd::Stopped,
+                stopped => stopped,
+            }),
             // Spinners and running times; `Interval::tick` is cancel-safe.
             () = tick(ticker.as_mut()) => reporter.tick(),
             // Nothing printed for a while: say the wait is alive, for CI no-output watchdogs.

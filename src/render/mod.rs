@@ -52,8 +52,11 @@ pub enum WatchEnd {
     Finished(Outcome),
     /// `--timeout` elapsed.
     Timeout,
-    /// Ctrl-C.
+    /// Ctrl-C, while a deployment was being followed: it goes on without us (exit 130).
     Interrupted,
+    /// Ctrl-C while following an app's events (`watch --follow`), which nothing else ends:
+    /// the user's way to stop, not an interruption (exit 0).
+    Stopped,
     /// The watch failed (stream lost for good, server rejected a reconnect); carries the exit
     /// status of the error, so the result line and the process agree.
     Error(ExitStatus),
@@ -66,6 +69,7 @@ impl WatchEnd {
             WatchEnd::Finished(o) => o.as_str(),
             WatchEnd::Timeout => "timeout",
             WatchEnd::Interrupted => "interrupted",
+            WatchEnd::Stopped => "stopped",
             WatchEnd::Error(_) => "error",
         }
     }
@@ -73,7 +77,7 @@ impl WatchEnd {
     /// The exit status this end maps to.
     pub fn exit_status(self) -> ExitStatus {
         match self {
-            WatchEnd::Finished(Outcome::Succeeded) => ExitStatus::Success,
+            WatchEnd::Finished(Outcome::Succeeded) | WatchEnd::Stopped => ExitStatus::Success,
             WatchEnd::Finished(Outcome::Failed) => ExitStatus::DeploymentFailed,
             WatchEnd::Timeout => ExitStatus::Timeout,
             WatchEnd::Interrupted => ExitStatus::Interrupted,
@@ -501,7 +505,7 @@ impl Reporter {
             })
             .collect();
         let error = match end {
-            WatchEnd::Finished(Outcome::Succeeded) => None,
+            WatchEnd::Finished(Outcome::Succeeded) | WatchEnd::Stopped => None,
             WatchEnd::Finished(Outcome::Failed) => tracker.error(),
             WatchEnd::Timeout => Some(format!(
                 "timed out after {}; the deployment may still be running",
@@ -555,6 +559,9 @@ impl Reporter {
                 WatchEnd::Interrupted => FooterOutcome::Interrupted {
                     elapsed: elapsed_footer,
                 },
+                WatchEnd::Stopped => FooterOutcome::Stopped {
+                    elapsed: elapsed_footer,
+                },
                 WatchEnd::Error(_) => FooterOutcome::ConnectionLost {
                     elapsed: elapsed_footer,
                     reason: None,
@@ -566,7 +573,9 @@ impl Reporter {
         if self.github {
             let app = text::sanitize(app);
             let annotation = match end {
-                WatchEnd::Finished(Outcome::Succeeded) | WatchEnd::Interrupted => None,
+                WatchEnd::Finished(Outcome::Succeeded)
+                | WatchEnd::Interrupted
+                | WatchEnd::Stopped => None,
                 WatchEnd::Finished(Outcome::Failed) => Some((
                     format!("Deployment of {app} failed"),
                     text::failure_reason(&failed_resources, error.as_deref()),

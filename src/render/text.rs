@@ -784,6 +784,11 @@ pub enum FooterOutcome {
         /// The time watched.
         elapsed: Duration,
     },
+    /// The user stopped following an app's events (`watch --follow`).
+    Stopped {
+        /// How long it followed.
+        elapsed: Duration,
+    },
     /// The event stream was lost beyond the retry budget.
     ConnectionLost {
         /// The time watched.
@@ -939,6 +944,14 @@ pub fn footer(outcome: FooterOutcome, style: &TextStyle) -> String {
             pick(icons, "🛑", "[STOP]"),
             p.warning(format!(
                 "Interrupted after {}; the deployment continues on the server",
+                human_duration(elapsed)
+            ))
+        ),
+        FooterOutcome::Stopped { elapsed } => format!(
+            "{} {}",
+            pick(icons, "🔚", "[END]"),
+            p.dim(format!(
+                "Stopped following after {}",
                 human_duration(elapsed)
             ))
         ),

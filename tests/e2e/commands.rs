@@ -320,9 +320,17 @@ fn watch_a_finished_deployment_replays_it_and_since_skips_what_was_seen() {
 }
 
 #[test]
-fn watch_without_a_running_deployment_follows_until_ctrl_c() {
+fn watch_follow_shows_the_apps_events_until_ctrl_c_which_exits_0() {
     let server = fast_server(&[]);
-    let mut watch = Streaming::spawn(&["watch", "shop", "-o", "json", "--server", &server.url]);
+    let mut watch = Streaming::spawn(&[
+        "watch",
+        "shop",
+        "--follow",
+        "-o",
+        "json",
+        "--server",
+        &server.url,
+    ]);
     watch.wait_for("\"type\":\"connected\"");
     ctl(&[
         "deploy",
@@ -337,26 +345,121 @@ fn watch_without_a_running_deployment_follows_until_ctrl_c() {
     watch.wait_for("\"type\":\"deployment.completed\"");
     watch.interrupt();
     let run = watch.finish();
-    run.assert_code(130);
+    // Ctrl-C is how `--follow` ends: not an interruption, and no reattach hint.
+    run.assert_code(0);
     let values = json_lines(&run.stdout);
     let result = values.last().unwrap();
-    assert_eq!(result["outcome"], "interrupted");
-    assert_eq!(result["exit_code"], 130);
+    assert_eq!(result["outcome"], "stopped");
+    assert_eq!(result["exit_code"], 0);
     assert!(
         run.stderr.contains("showing its events until Ctrl-C"),
         "{}",
         run.stderr
     );
+    assert!(!run.stderr.contains("Reattach"), "{}", run.stderr);
+}
+
+#[test]
+fn watch_of_an_app_the_server_does_not_have_exits_4_at_once() {
+    let server = fast_server(&[]);
+    let run = ctl(&["watch", "shopp", "--server", &server.url]).run();
+    run.assert_code(4);
+    assert!(
+        run.stderr.contains("no application \"shopp\""),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("ctl list"), "{}", run.stderr);
+}
+
+#[test]
+fn watch_of_a_deployment_of_another_app_exits_4_naming_its_app() {
+    let server = fast_server(&[]);
+    let id = submit(&server, &repo("tests/fixtures/app-fast.yaml"));
+    let run = ctl(&[
+        "watch",
+        "other",
+        "--deployment",
+        &id,
+        "--server",
+        &server.url,
+    ])
+    .run();
+    run.assert_code(4);
+    assert!(
+        run.stderr
+            .contains(&format!("deployment {id} belongs to application \"shop\"")),
+        "{}",
+        run.stderr
+    );
+    let unknown = ctl(&[
+        "watch",
+        "shop",
+        "--deployment",
+        "987654",
+        "--server",
+        &server.url,
+    ])
+    .run();
+    unknown.assert_code(4);
+    assert!(
+        unknown.stderr.contains("no deployment 987654"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+#[test]
+fn watch_with_nothing_running_reports_the_latest_deployment_and_its_exit_code() {
+    for (verdict, code, outcome) in [("ok", 0, "succeeded"), ("fail", 1, "failed")] {
+        let gate = Gate::new();
+        let catalogue = gate.catalogue();
+        let server = ServerProcess::start(&["--providers", catalogue.path().to_str().unwrap()]);
+        let spec = gated_spec("gated");
+        let id = submit(&server, spec.path());
+        gate.open(verdict);
+        // Wait for the deployment to end, through its own watch.
+        ctl(&[
+            "watch",
+            "gated",
+            "--deployment",
+            &id,
+            "--server",
+            &server.url,
+        ])
+        .run()
+        .assert_code(code);
+
+        let run = ctl(&["watch", "gated", "-o", "json", "--server", &server.url]).run();
+        run.assert_code(code);
+        let values = json_lines(&run.stdout);
+        let result = values.last().unwrap();
+        assert_eq!(result["outcome"], outcome);
+        assert_eq!(result["deployment_id"], id.as_str());
+        assert!(
+            run.stderr.contains(&format!("the latest, {id}, {outcome}")),
+            "{}",
+            run.stderr
+        );
+    }
 }
 
 #[test]
 fn a_closed_stdout_ends_the_watch_quietly() {
     let server = fast_server(&[]);
     let mut cmd = Command::new(ctl_bin());
-    cmd.args(["watch", "shop", "-o", "json", "--server", &server.url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "watch",
+        "shop",
+        "--follow",
+        "-o",
+        "json",
+        "--server",
+        &server.url,
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     clean_env(&mut cmd);
     let mut child = cmd.spawn().unwrap();
     let guard = ChildGuard(&mut child);

@@ -251,3 +251,31 @@ fn text_errors_are_reported_with_exit_4() {
         run.stderr
     );
 }
+
+#[test]
+fn watch_reports_how_an_app_at_rest_stands_and_refuses_an_unknown_app() {
+    for (failing_type, code) in [(None, 0), (Some(("redis", "no memory left")), 1)] {
+        let peer = InnominatusPeer::start(Script {
+            failing_type,
+            ..Script::default()
+        });
+        deploy(&peer, SHOP).assert_code(code);
+        // Nothing runs now: the state of record is the outcome, at once.
+        let run = ctl(&["watch", "shop", "--timeout", "30s", "--server", &peer.url])
+            .run_with_limit(Duration::from_secs(90));
+        run.assert_code(code);
+        assert!(
+            run.stderr.contains("following shop's resources"),
+            "{}",
+            run.stderr
+        );
+        let typo = ctl(&["watch", "shopp", "--timeout", "30s", "--server", &peer.url])
+            .run_with_limit(Duration::from_secs(90));
+        typo.assert_code(4);
+        assert!(
+            typo.stderr.contains("no application \"shopp\""),
+            "{}",
+            typo.stderr
+        );
+    }
+}

@@ -625,6 +625,7 @@ fn a_server_gone_for_longer_than_the_retry_budget_ends_the_watch_with_5() {
     let watch = spawn_ctl(&[
         "watch",
         "shop",
+        "--follow",
         "-o",
         "json",
         "--retry-budget",

@@ -125,7 +125,10 @@ impl InnominatusPeer {
                     .expect("peer bind");
                 ready.send(listener.local_addr().unwrap()).unwrap();
                 let app = Router::new()
-                    .route("/api/applications", axum::routing::post(submit))
+                    .route(
+                        "/api/applications",
+                        axum::routing::post(submit).get(applications),
+                    )
                     .route("/api/applications/{name}", get(application))
                     .route("/api/resources", get(resources))
                     .route("/api/events/stream", get(stream))
@@ -414,6 +417,16 @@ async fn provision(peer: Arc<Peer>, app: String, name: String, kind: String, id:
         tokio::time::sleep(step).await;
         peer.publish(&app, frame);
     }
+}
+
+/// `GET /api/applications`: every stored app, keyed by name (no deployments).
+async fn applications(State(peer): Shared) -> Response {
+    let apps = peer.apps.lock().unwrap();
+    let listed: serde_json::Map<String, Value> = apps
+        .iter()
+        .map(|(name, (spec, _))| (name.clone(), json!({"name": name, "spec": spec})))
+        .collect();
+    Json(Value::Object(listed)).into_response()
 }
 
 /// `GET /api/applications/<name>`.
