@@ -123,15 +123,26 @@ pub struct DeploymentResource {
 }
 
 /// How much a failed submission says about whether the server acted on it.
+///
+/// Only a transport failure leaves the answer unknown. Any status line is the server's answer:
+/// a `5xx` says the submission failed (exit 5 with the server's text), and is never read as
+/// "the answer was lost", which would send `ctl` looking for what the server stored and, on an
+/// app whose resources outlived an earlier deployment, report a success that never happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubmitFate {
     /// The request never reached the server (connection refused, connect timeout): sending
     /// it again cannot deploy twice.
     NotSent,
-    /// The server may or may not have acted on it (connection lost mid-request, timeout,
-    /// `5xx`): only a server that honours `Idempotency-Key` can be asked again safely.
+    /// No answer came (connection reset or closed before a status line, a timeout before any
+    /// answer): the server may or may not have acted on it. Only a server that honours
+    /// `Idempotency-Key` can be asked again safely.
     Unknown,
-    /// A definite answer (`4xx`, a malformed answer, a local problem): retrying changes nothing.
+    /// The server, or a gateway before it, said it is unavailable for now (`502`, `503`,
+    /// `504`): a definite failure, which a server that honours `Idempotency-Key` may be asked
+    /// again (the same key never deploys twice).
+    Unavailable,
+    /// A definite answer (`4xx`, another `5xx`, a malformed answer, a local problem):
+    /// retrying changes nothing.
     Final,
 }
 
@@ -142,8 +153,9 @@ impl SubmitFate {
             Error::Unreachable { .. } => SubmitFate::NotSent,
             Error::Server { status: None, .. } => SubmitFate::Unknown,
             Error::Server {
-                status: Some(code), ..
-            } if (500..600).contains(code) => SubmitFate::Unknown,
+                status: Some(502..=504),
+                ..
+            } => SubmitFate::Unavailable,
             _ => SubmitFate::Final,
         }
     }
@@ -510,7 +522,9 @@ mod tests {
             message: String::new(),
         };
         assert_eq!(SubmitFate::of(&server(None)), SubmitFate::Unknown);
-        assert_eq!(SubmitFate::of(&server(Some(503))), SubmitFate::Unknown);
+        assert_eq!(SubmitFate::of(&server(Some(503))), SubmitFate::Unavailable);
+        // A status line is an answer: never "was it stored?".
+        assert_eq!(SubmitFate::of(&server(Some(500))), SubmitFate::Final);
         assert_eq!(SubmitFate::of(&server(Some(200))), SubmitFate::Final);
         let rejected = Error::Rejected {
             status: 400,

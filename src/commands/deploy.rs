@@ -304,9 +304,12 @@ struct Submit<'a> {
 /// `POST`s the spec while reading the already open stream, retrying as the rules of
 /// "submit exactly once" allow:
 /// - a request that never reached the server (connection refused) is sent again, on any server;
-/// - one whose fate is unknown (connection lost mid-request, `5xx`) is sent again with the same
-///   `Idempotency-Key` only if the server speaks Part B (its stream said so), which promises
-///   the same deployment for the same key; otherwise it is not sent again;
+/// - one whose fate is unknown (connection lost before a status line) is sent again with the
+///   same `Idempotency-Key` only if the server speaks Part B (its stream said so), which
+///   promises the same deployment for the same key; otherwise it is not sent again, and
+///   whether the server stored it is asked instead;
+/// - a `502`/`503`/`504` is sent again only to a Part B server too; anywhere else it is the
+///   answer (exit 5), like every other status line;
 /// - retries follow the watcher's backoff and stop when the retry budget is spent.
 async fn submit_watched(
     submit: Submit<'_>,
@@ -335,7 +338,7 @@ async fn submit_watched(
                     let fate = SubmitFate::of(&e);
                     let safe = match fate {
                         SubmitFate::NotSent => true,
-                        SubmitFate::Unknown => watch.server_resumes(),
+                        SubmitFate::Unknown | SubmitFate::Unavailable => watch.server_resumes(),
                         SubmitFate::Final => false,
                     };
                     if fate == SubmitFate::Unknown && !safe {
@@ -391,6 +394,13 @@ async fn confirm_unanswered(
         "the submission's answer was lost ({cause}); this server does not support idempotent submission, so the spec is not sent again"
     ))?;
     match client.application_known(&spec.name).await {
+        Ok(true) if !spec.workflows.is_empty() => Err(Error::Server {
+            status: None,
+            message: format!(
+                "the submission's answer was lost ({cause}); the server has the application, but the spec's workflows ({}) ran inside that request and their outcome was in the lost answer, so success cannot be reported on resources alone; check the server's workflow history before deploying again",
+                spec.workflows.join(", ")
+            ),
+        }),
         Ok(true) => {
             reporter.note(
                 "the server has the application: following its resources to learn the outcome",
@@ -442,9 +452,12 @@ async fn submit_unwatched(
             // Never reached the server: on the first attempt that is an unreachable server
             // (fail fast); later, a server that went away between attempts.
             SubmitFate::NotSent => first_failure.is_some(),
-            SubmitFate::Unknown => {
+            fate @ (SubmitFate::Unknown | SubmitFate::Unavailable) => {
                 if idempotent.is_none() {
                     idempotent = Some(speaks_part_b(client, spec, options).await);
+                }
+                if idempotent == Some(false) && fate == SubmitFate::Unavailable {
+                    return Err(e);
                 }
                 if idempotent == Some(false) {
                     return Err(Error::Server {

@@ -44,6 +44,9 @@ pub struct Spec {
     pub resources: Vec<Resource>,
     /// `environment.type`, if given (innominatus extension).
     pub environment: Option<String>,
+    /// Names of the spec's own `workflows:` (innominatus extension), which such a server runs
+    /// inside the submission request: their outcome is only in its answer.
+    pub workflows: Vec<String>,
     /// The YAML text as read, which is what gets submitted.
     pub source: String,
 }
@@ -419,7 +422,9 @@ fn check(root: &Node, text: &str) -> Result<Spec, Problem> {
     let workflows = mapping(root.get("workflows"), &workflows_path, || {
         "workflows must be a mapping from workflow name to workflow".to_owned()
     })?;
+    let mut workflow_names = Vec::new();
     for (wname, workflow) in workflows {
+        workflow_names.push(wname.to_string());
         let at = child(&workflows_path, wname);
         mapping(Some(workflow), &at, || {
             format!("workflow '{}' must be a mapping with steps", shown(wname))
@@ -553,6 +558,7 @@ fn check(root: &Node, text: &str) -> Result<Spec, Problem> {
         containers: spec_containers,
         resources: spec_resources,
         environment: environment.map(str::to_owned),
+        workflows: workflow_names,
         source: text.to_owned(),
     })
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::support::innominatus::{InnominatusPeer, Script};
+use crate::support::proxy::{Chaos, ChaosProxy};
 use crate::support::{Run, ctl, temp_yaml};
 
 const SHOP: &str = "apiVersion: score.dev/v1b1\nmetadata:\n  name: shop\ncontainers:\n  web:\n    image: nginx\nresources:\n  db:\n    type: postgres\n  cache:\n    type: redis\n";
@@ -221,12 +222,28 @@ fn a_spec_without_resources_finishes_at_once() {
 
 #[test]
 fn a_lost_post_answer_is_not_sent_again_and_the_outcome_is_inferred() {
-    let peer = InnominatusPeer::start(Script {
-        lose_first_post_answer: true,
-        ..Script::default()
-    });
-    let run = deploy(&peer, SHOP);
+    let peer = InnominatusPeer::start(Script::default());
+    // The connection is closed as the answer starts: no status line reaches ctl.
+    let proxy = ChaosProxy::start(
+        &peer.url,
+        Chaos {
+            lose_post_answer: true,
+            ..Chaos::default()
+        },
+    );
+    let file = temp_yaml(SHOP);
+    let run = ctl(&[
+        "deploy",
+        file.path().to_str().unwrap(),
+        "-w",
+        "--timeout",
+        "30s",
+        "--server",
+        &proxy.url,
+    ])
+    .run_with_limit(Duration::from_secs(90));
     run.assert_code(0);
+    assert!(proxy.lost_a_post_answer());
     assert_eq!(
         peer.posts(),
         1,
@@ -234,6 +251,45 @@ fn a_lost_post_answer_is_not_sent_again_and_the_outcome_is_inferred() {
     );
     assert!(run.stderr.contains("not sent again"), "{}", run.stderr);
     assert_eq!(peer.states("shop")["db"], "active");
+}
+
+#[test]
+fn a_5xx_answer_is_the_answer_never_a_lost_one() {
+    // A gateway's 502 after the server stored the spec: the status line is the answer.
+    let peer = InnominatusPeer::start(Script {
+        gateway_error_after_storing: true,
+        ..Script::default()
+    });
+    let run = deploy(&peer, SHOP);
+    run.assert_code(5);
+    assert!(run.stderr.contains("Bad Gateway"), "{}", run.stderr);
+    assert!(
+        !run.stdout.contains("Deployment completed"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(peer.posts(), 1);
+
+    // A redeploy the server cannot store, while the app's resources from the first deploy
+    // are all active: following them would report a success that never happened.
+    let peer = InnominatusPeer::start(Script {
+        text_500_from_post: Some((
+            2,
+            "duplicate key value violates unique constraint \"resources_pkey\"",
+        )),
+        ..Script::default()
+    });
+    deploy(&peer, SHOP).assert_code(0);
+    let run = deploy(&peer, SHOP);
+    run.assert_code(5);
+    assert!(run.stderr.contains("duplicate key value"), "{}", run.stderr);
+    assert!(
+        !run.stdout.contains("Deployment completed"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stderr.contains("again is safe"), "{}", run.stderr);
+    assert_eq!(peer.posts(), 2, "a definite answer is not sent again");
 }
 
 #[test]
@@ -278,4 +334,42 @@ fn watch_reports_how_an_app_at_rest_stands_and_refuses_an_unknown_app() {
             typo.stderr
         );
     }
+}
+
+#[test]
+fn a_lost_answer_to_a_spec_with_workflows_is_not_reported_as_a_success() {
+    let peer = InnominatusPeer::start(Script::default());
+    let proxy = ChaosProxy::start(
+        &peer.url,
+        Chaos {
+            lose_post_answer: true,
+            ..Chaos::default()
+        },
+    );
+    let file = temp_yaml(&format!(
+        "{SHOP}workflows:\n  setup:\n    steps:\n      - name: migrate\n        type: shell\n"
+    ));
+    let run = ctl(&[
+        "deploy",
+        file.path().to_str().unwrap(),
+        "-w",
+        "--timeout",
+        "30s",
+        "--server",
+        &proxy.url,
+    ])
+    .run_with_limit(Duration::from_secs(90));
+    run.assert_code(5);
+    assert!(proxy.lost_a_post_answer());
+    assert!(
+        run.stderr.contains("the spec's workflows (setup)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stdout.contains("Deployment completed"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(peer.posts(), 1);
 }

@@ -41,8 +41,12 @@ pub struct Script {
     pub out_of_order: bool,
     /// Answer every POST `500 {"status":"failed"}` (a spec-embedded workflow failed).
     pub fail_post: bool,
-    /// Store and deploy the first POST, then answer `502` as if a gateway lost the answer.
-    pub lose_first_post_answer: bool,
+    /// Store and deploy the first POST, then answer `502 Bad Gateway` (text): a definite
+    /// answer, even if the server acted on the request.
+    pub gateway_error_after_storing: bool,
+    /// From the Nth POST on (1-based), store nothing and answer `500` with this text, as
+    /// innominatus does for a spec it cannot store or a duplicate key.
+    pub text_500_from_post: Option<(usize, &'static str)>,
     /// Pause between two events of one resource.
     pub step: Duration,
     /// Resources of this type take five times longer.
@@ -57,7 +61,8 @@ impl Default for Script {
             extra_resources: Vec::new(),
             out_of_order: false,
             fail_post: false,
-            lose_first_post_answer: false,
+            gateway_error_after_storing: false,
+            text_500_from_post: None,
             step: Duration::from_millis(30),
             slow_type: None,
         }
@@ -271,6 +276,11 @@ async fn submit(State(peer): Shared, body: Bytes) -> Response {
             "Error: metadata.name is required in Score specification",
         );
     };
+    if let Some((from, message)) = peer.script.text_500_from_post {
+        if attempt >= from {
+            return text(StatusCode::INTERNAL_SERVER_ERROR, message);
+        }
+    }
     if peer.script.fail_post {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -326,7 +336,7 @@ async fn submit(State(peer): Shared, body: Bytes) -> Response {
     for (name, kind, id) in to_provision {
         tokio::spawn(provision(Arc::clone(&peer), app.clone(), name, kind, id));
     }
-    if peer.script.lose_first_post_answer && attempt == 1 {
+    if peer.script.gateway_error_after_storing && attempt == 1 {
         return text(StatusCode::BAD_GATEWAY, "Bad Gateway");
     }
     (
