@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use crate::exit::ExitStatus;
+use crate::render::text::sanitize;
 use crate::server::ServerError;
 
 /// Every way a `ctl` command can fail.
@@ -115,23 +116,50 @@ impl Error {
 
     /// The full text printed on stderr: `error: <sentence>`, each cause on its own line, then
     /// the hint. `verbose >= 2` adds the debug representation.
+    ///
+    /// Each part is cleaned of control characters first: a sentence often carries a server's
+    /// own text (an error body), which must not be able to move the cursor, recolour the
+    /// terminal or forge lines of its own.
     pub fn render(&self, verbose: u8) -> String {
-        let mut out = format!("error: {self}\n");
+        let mut out = format!("error: {}\n", sanitize(&self.to_string()));
         let mut source = std::error::Error::source(self);
         // `transparent` variants already printed their inner error as the sentence.
         if matches!(self, Error::Spec(_) | Error::ServerRun(_)) {
             source = source.and_then(std::error::Error::source);
         }
         while let Some(cause) = source {
-            let _ = writeln!(out, "  caused by: {cause}");
+            let _ = writeln!(out, "  caused by: {}", sanitize(&cause.to_string()));
             source = cause.source();
         }
         if let Some(hint) = self.hint() {
-            let _ = writeln!(out, "hint: {hint}");
+            let _ = writeln!(out, "hint: {}", sanitize(&hint));
         }
         if verbose >= 2 {
             let _ = writeln!(out, "debug: {self:?}");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_servers_text_cannot_drive_the_terminal() {
+        let error = Error::Server {
+            status: Some(500),
+            message: "\x1b[2J\x1b[31mError storing application\x1b[0m\nerror: forged line\r\n"
+                .to_owned(),
+        };
+        let text = error.render(0);
+        assert!(!text.contains('\x1b'), "{text:?}");
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        assert!(
+            text.starts_with(
+                "error: server error (500): Error storing application error: forged line"
+            ),
+            "{text:?}"
+        );
     }
 }
