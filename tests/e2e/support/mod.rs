@@ -16,6 +16,7 @@ use std::time::Duration;
 use wait_timeout::ChildExt;
 
 pub mod innominatus;
+pub mod nchan;
 pub mod proxy;
 
 /// Path of the `ctl` binary under test.
