@@ -50,6 +50,11 @@ fn record(spec: &str, code: i32) -> Recorded {
         .map(str::to_owned)
         .collect();
     assert!(events.len() >= 10, "a real deployment: {events:?}");
+    let last: Value = serde_json::from_str(&events[events.len() - 1]).unwrap();
+    assert!(
+        last["type"] == "deployment.completed" || last["type"] == "deployment.failed",
+        "it ends with its terminal event: {last}"
+    );
     Recorded {
         app: result["app_name"].as_str().expect("app_name").to_owned(),
         deployment: result["deployment_id"]
