@@ -1,5 +1,6 @@
-//! End-to-end tests: the real `ctl` binary against the real `ctl server`, over real HTTP on
-//! ephemeral loopback ports. One test binary (faster to link); one module per area.
+//! End-to-end tests: the real `ctl` binary against the real `ctl server` (and, in `nchan`,
+//! nginx with the nchan module), over real HTTP on ephemeral loopback ports. One test binary
+//! (faster to link); one module per area.
 
 #![allow(unreachable_pub)]
 
@@ -9,5 +10,6 @@ mod commands;
 mod deploy;
 mod innominatus;
 mod json;
+mod nchan;
 mod resilience;
 mod terminal;

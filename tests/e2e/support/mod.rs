@@ -17,6 +17,7 @@ use wait_timeout::ChildExt;
 
 pub mod hung;
 pub mod innominatus;
+pub mod nchan;
 pub mod proxy;
 
 /// Path of the `ctl` binary under test.
