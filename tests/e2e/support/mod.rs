@@ -17,6 +17,7 @@ use wait_timeout::ChildExt;
 
 pub mod innominatus;
 pub mod proxy;
+pub mod whatwg;
 
 /// Path of the `ctl` binary under test.
 pub fn ctl_bin() -> &'static str {
