@@ -300,9 +300,10 @@ fn a_server_that_fails_after_its_first_frame_is_asked_ever_more_slowly() {
     );
     let streams = server.stream_requests();
     // 250 ms (the floor under `retry: 0`), doubling: attempts at 0, 0.25, 0.75, 1.75 and
-    // 3.75 s at the soonest, and the next would start past the 6 s budget.
+    // 3.75 s at the soonest, and the next would start past the 6 s budget (a slow machine
+    // may fit one fewer). Without the floor and the doubling it was hundreds.
     assert!(
-        (4..=5).contains(&streams.len()),
+        (3..=5).contains(&streams.len()),
         "{} requests: {streams:#?}",
         streams.len()
     );
@@ -314,10 +315,10 @@ fn a_server_that_fails_after_its_first_frame_is_asked_ever_more_slowly() {
             .count();
         assert!(within <= 3, "{within} requests in the second after {i}");
     }
-    // Each gap at least doubles the floor (a few ms of slack for the sockets).
+    // Each gap at least doubles the floor (slack for the sockets of a busy machine).
     for (n, pair) in streams.windows(2).enumerate() {
         let gap = pair[1].at - pair[0].at;
-        let least = Duration::from_millis(250 << n) - Duration::from_millis(30);
+        let least = Duration::from_millis(250 << n) - Duration::from_millis(50);
         assert!(gap >= least, "gap {n}: {gap:?}");
     }
 }
