@@ -201,7 +201,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__deploy)
-            opts="-w -o -q -v -h --watch --all --timeout --idle-timeout --retry-budget --local --providers --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
+            opts="-w -o -q -v -h --watch --all --timeout --idle-timeout --retry-budget --max-event-size --local --providers --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -216,6 +216,10 @@ _ctl() {
                     return 0
                     ;;
                 --retry-budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-event-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -627,7 +631,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__watch)
-            opts="-o -q -v -h --deployment --follow --since --all --timeout --idle-timeout --retry-budget --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
+            opts="-o -q -v -h --deployment --follow --since --all --timeout --idle-timeout --retry-budget --max-event-size --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -650,6 +654,10 @@ _ctl() {
                     return 0
                     ;;
                 --retry-budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-event-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -58,6 +58,7 @@ complete -c ctl -n "__fish_ctl_needs_command" -f -a "help" -d 'Print this messag
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -l timeout -d 'Stop watching after this long, e.g. 90s, 10m, 1h30m (exit code 3)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -l idle-timeout -d 'Declare the event stream dead after this long without a byte (keep-alives count), and reconnect; keep it above the server\'s keep-alive interval (15s on ctl server, 30s on innominatus)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -l retry-budget -d 'Keep reconnecting a lost event stream for this long before giving up (exit code 5); a stream back within it resumes where it left off' -r
+complete -c ctl -n "__fish_ctl_using_subcommand deploy" -l max-event-size -d 'Skip (with a note on stderr) any event larger than this, e.g. 1MiB, 256KiB, 4MiB (a bare number means bytes; at least 1KiB)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -l providers -d 'Provider catalogue (YAML) for the --local server' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -l server -d 'Platform server base URL [default: http://localhost:8081]' -r
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -l api-key -d 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)' -r
@@ -87,6 +88,7 @@ complete -c ctl -n "__fish_ctl_using_subcommand watch" -l since -d 'Start after 
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l timeout -d 'Stop watching after this long, e.g. 90s, 10m (exit code 3); no limit by default' -r
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l idle-timeout -d 'Declare the event stream dead after this long without a byte (keep-alives count), and reconnect; keep it above the server\'s keep-alive interval (15s on ctl server, 30s on innominatus)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l retry-budget -d 'Keep reconnecting a lost event stream for this long before giving up (exit code 5); a stream back within it resumes where it left off' -r
+complete -c ctl -n "__fish_ctl_using_subcommand watch" -l max-event-size -d 'Skip (with a note on stderr) any event larger than this, e.g. 1MiB, 256KiB, 4MiB (a bare number means bytes; at least 1KiB)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l server -d 'Platform server base URL [default: http://localhost:8081]' -r
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l api-key -d 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -s o -l output -d 'Output format: human-readable text, or one JSON object per line on stdout' -r -f -a "text\t'Timestamped lines with icons, for people'

@@ -61,6 +61,17 @@ pub enum Error {
         message: String,
     },
 
+    /// The event-stream request was answered, but not with a stream: `204 No Content` (a
+    /// server's way of telling clients to stop reconnecting), another `2xx`, or `200` with a
+    /// media type other than `text/event-stream`. Final: never retried.
+    #[error("{message}")]
+    NoStream {
+        /// HTTP status code.
+        status: u16,
+        /// What the server answered, in words.
+        message: String,
+    },
+
     /// The event stream was lost and could not be re-established within the retry budget.
     #[error("lost the event stream: {0}")]
     StreamLost(String),
@@ -91,6 +102,7 @@ impl Error {
             Error::Unreachable { .. }
             | Error::Server { .. }
             | Error::StreamLost(_)
+            | Error::NoStream { .. }
             | Error::ServerRun(_)
             | Error::Io(_) => ExitStatus::Unavailable,
         }

@@ -308,6 +308,12 @@ impl ApiClient {
     /// Opens the event stream. Returns once the server has answered with `200
     /// text/event-stream`: from then on it is subscribed, so anything published afterwards
     /// reaches this stream. `last_event_id` asks the server to replay what came after it.
+    ///
+    /// The HTML standard's rules for the answer: only `200` with the media type
+    /// `text/event-stream` (compared without regard to case, parameters allowed) is a stream.
+    /// `204 No Content` tells the client to stop reconnecting; any other `2xx`, or another
+    /// media type, is no stream either. All three are [`Error::NoStream`], which the watcher
+    /// never retries. Errors (`3xx`, `4xx`, `5xx`) are reported as for any other request.
     pub async fn open_stream(
         &self,
         query: &[(&str, &str)],
@@ -319,23 +325,43 @@ impl ApiClient {
             .request(Method::GET, "/api/events/stream", "text/event-stream")
             .query(query);
         if let Some(id) = last_event_id.filter(|id| !id.is_empty()) {
-            req = req.header("Last-Event-ID", id);
+            req = req.header("Last-Event-ID", last_event_id_header(id));
         }
         let resp = req.send().await.map_err(|e| self.transport_error(e))?;
-        if !resp.status().is_success() {
+        let status = resp.status();
+        if status == StatusCode::NO_CONTENT {
+            return Err(Error::NoStream {
+                status: status.as_u16(),
+                message: format!(
+                    "the event stream of {} answered 204 No Content: the server asks clients to stop reconnecting",
+                    self.base
+                ),
+            });
+        }
+        if !status.is_success() {
             return Err(error_from_response(resp).await);
+        }
+        if status != StatusCode::OK {
+            return Err(Error::NoStream {
+                status: status.as_u16(),
+                message: format!(
+                    "the event stream of {} answered {status} instead of 200 OK, so it is not a stream",
+                    self.base
+                ),
+            });
         }
         let content_type = resp
             .headers()
             .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !content_type.starts_with("text/event-stream") {
-            return Err(Error::Server {
-                status: Some(resp.status().as_u16()),
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if !is_event_stream(content_type) {
+            return Err(Error::NoStream {
+                status: status.as_u16(),
                 message: format!(
-                    "the event stream answered with {content_type:?} instead of text/event-stream (is {} a platform server?)",
-                    self.base
+                    "the event stream of {} answered with {:?} instead of text/event-stream (is it a platform server?)",
+                    self.base,
+                    String::from_utf8_lossy(content_type)
                 ),
             });
         }
@@ -392,6 +418,48 @@ pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Whether a `Content-Type` value is the media type `text/event-stream`: the type and subtype
+/// compared without regard to case (RFC 9110 §8.3.1), parameters (`; charset=utf-8`) allowed.
+fn is_event_stream(content_type: &[u8]) -> bool {
+    let essence = content_type
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default();
+    essence
+        .trim_ascii()
+        .eq_ignore_ascii_case(b"text/event-stream")
+}
+
+/// What the percent-encoded form of a `Last-Event-ID` escapes: control bytes, the space (so
+/// that no leading or trailing whitespace is stripped on the way), `%` itself (so that the
+/// encoding can be undone), and, as percent-encoding always does, every non-ASCII byte.
+const LAST_EVENT_ID_ESCAPED: &percent_encoding::AsciiSet =
+    &percent_encoding::CONTROLS.add(b' ').add(b'%');
+
+/// The `Last-Event-ID` header for an id the server sent. The parser guarantees the id has no
+/// CR, LF or NUL, but it may hold bytes that a header value cannot carry as they are.
+///
+/// - An id that is a valid header value as it is (visible ASCII, spaces and tabs inside, and
+///   non-ASCII UTF-8 as `obs-text`), with no space or tab at either end, is sent byte for byte,
+///   as a browser sends it: virtually every real id, and it reaches the server unchanged.
+/// - Any other id (a control character, or whitespace at an end, which HTTP strips) is sent
+///   percent-encoded: each control byte, space, `%` and non-ASCII byte becomes `%XX`, so a
+///   server that uses such ids can decode it exactly.
+///
+/// Either way the header can always be built: a reconnect never fails because of an id.
+pub(crate) fn last_event_id_header(id: &str) -> HeaderValue {
+    let bytes = id.as_bytes();
+    let padded = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+    if !padded(bytes.first()) && !padded(bytes.last()) {
+        if let Ok(value) = HeaderValue::from_bytes(bytes) {
+            return value;
+        }
+    }
+    let encoded = percent_encoding::percent_encode(bytes, LAST_EVENT_ID_ESCAPED).to_string();
+    // Percent-encoding leaves nothing but visible ASCII, which is always a valid value.
+    HeaderValue::from_str(&encoded).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 fn is_json(resp: &Response) -> bool {
@@ -513,6 +581,67 @@ mod tests {
         );
         assert_eq!(error_message(""), "(no message)");
         assert!(error_message(&"é".repeat(5000)).ends_with('…'));
+    }
+
+    #[test]
+    fn the_event_stream_media_type_ignores_case_and_parameters() {
+        for yes in [
+            "text/event-stream",
+            "Text/Event-Stream; charset=utf-8",
+            " TEXT/EVENT-STREAM ;charset=UTF-8",
+        ] {
+            assert!(is_event_stream(yes.as_bytes()), "{yes}");
+        }
+        for no in [
+            "",
+            "text/html",
+            "text/event-streams",
+            "text/event-stream-x; a=b",
+            "application/json",
+            "text/plain; x=text/event-stream",
+        ] {
+            assert!(!is_event_stream(no.as_bytes()), "{no}");
+        }
+    }
+
+    #[test]
+    fn every_last_event_id_becomes_a_header_that_round_trips() {
+        let decode = |v: &HeaderValue| {
+            percent_encoding::percent_decode(v.as_bytes())
+                .decode_utf8()
+                .unwrap()
+                .into_owned()
+        };
+        // Sent as they are: ASCII, inner spaces and tabs, non-ASCII UTF-8.
+        for id in ["42", "a b\tc", "1731430000000000200", "événement-7", "50%"] {
+            let value = last_event_id_header(id);
+            assert_eq!(value.as_bytes(), id.as_bytes(), "{id:?}");
+        }
+        // Encoded: control characters, DEL, whitespace at an end; `%` with them.
+        for (id, sent) in [
+            ("a\u{1}b", "a%01b"),
+            ("x\u{7f}", "x%7F"),
+            (" lead", "%20lead"),
+            ("trail\t", "trail%09"),
+            ("100%\u{1b}", "100%25%1B"),
+            ("é\u{2}", "%C3%A9%02"),
+        ] {
+            let value = last_event_id_header(id);
+            assert_eq!(value.to_str().unwrap(), sent, "{id:?}");
+            assert_eq!(decode(&value), id, "{id:?} round-trips");
+        }
+        // Every single character the parser can produce (all but CR, LF and NUL) gives a header.
+        for c in (1u32..0x800).filter_map(char::from_u32) {
+            if c == '\r' || c == '\n' {
+                continue;
+            }
+            let id = format!("a{c}b");
+            let value = last_event_id_header(&id);
+            assert!(
+                value.as_bytes() == id.as_bytes() || decode(&value) == id,
+                "{c:?}"
+            );
+        }
     }
 
     #[test]

@@ -10,18 +10,23 @@
 //! - a field without a colon is a field with an empty value; one space after the colon is removed;
 //! - `data` lines are joined with `\n`; an empty line dispatches the event, and an event with no
 //!   data is not dispatched;
-//! - the last event id persists across events until the server sets another one, and an `id`
-//!   containing NUL is ignored;
+//! - the last event ID buffer: an `id` field sets it (an empty value resets it), an event
+//!   without one keeps the previous id, an `id` containing NUL is ignored, and the buffer becomes
+//!   the stream's last event ID at the blank line that ends the block, whether or not the block
+//!   dispatched an event (a block with an id and no data is reported as [`SseRef::Id`]);
 //! - `retry` is honoured only when it is ASCII digits, and takes effect even in a block that
 //!   carries no data (it is reported as its own item);
-//! - an incomplete event at the end of the stream is discarded.
+//! - an incomplete event at the end of the stream is discarded (and so is its `id`).
 //!
-//! Invalid UTF-8 is decoded with replacement characters rather than stalling the stream, and one
-//! event larger than [`SseParser::max_event_bytes`] is an error (the caller reconnects), so a
-//! hostile or broken server cannot make the client buffer without bound.
+//! Invalid UTF-8 is decoded with replacement characters rather than stalling the stream. One
+//! event larger than [`SseParser::max_event_bytes`] is skipped: the parser stops buffering it,
+//! discards the rest of it up to its blank line, reports it as [`SseRef::Skipped`] and goes on
+//! with the next event, so a hostile or broken server cannot make the client buffer without
+//! bound, and one oversized event does not cost the connection.
 //!
 //! The parser never sees the network: the watcher feeds it chunks, which keeps it testable with
-//! any split of the input.
+//! any split of the input. The last event ID outlives a connection: the watcher seeds each new
+//! parser with it ([`SseParser::with_last_event_id`]).
 //!
 //! It replaces eventsource-stream 0.2.3, which the design first asked for: that crate panics on
 //! a leading byte-order mark, stops delivering events for the rest of a stream after one
@@ -35,8 +40,12 @@ use std::time::Duration;
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SseEvent {
-    /// The last event id at dispatch time (persists across events; empty if never set).
+    /// The last event id at dispatch time (persists across events; empty if never set, or
+    /// reset by an empty `id:`).
     pub id: String,
+    /// Whether the event's own block carried an `id:` field: otherwise `id` is inherited from
+    /// an earlier event and says nothing about this one's identity.
+    pub own_id: bool,
     /// The event type (`message` when the server sent no `event:` field).
     pub event: String,
     /// The data lines joined with `\n`.
@@ -48,25 +57,26 @@ pub struct SseEvent {
 pub enum SseItem {
     /// A dispatched event.
     Event(SseEvent),
+    /// A block that set the last event id and dispatched no event: the stream's last event id
+    /// is now this (empty: reset, no `Last-Event-ID` on the next reconnect).
+    Id(String),
     /// The server set the reconnection time.
     Retry(Duration),
-}
-
-/// Why the parser gave up on the stream.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SseError {
-    /// One event (or one line) grew past the size limit.
-    #[error("an event exceeded {limit} bytes; the stream is not a sane event stream")]
-    EventTooLarge {
-        /// The limit in bytes.
+    /// An event larger than the limit was skipped.
+    Skipped {
+        /// The last event id after the skipped block (its own, if it had an `id:` field).
+        id: String,
+        /// Whether the skipped block carried its own `id:` field.
+        own_id: bool,
+        /// The limit it exceeded, in bytes.
         limit: usize,
     },
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// Incremental parser state for one connection. Create a new one per connection (the last event
-/// id is the caller's to carry across reconnects).
+/// Incremental parser state for one connection. Create a new one per connection, seeded with
+/// the last event id of the previous one ([`SseParser::with_last_event_id`]).
 #[derive(Debug)]
 pub struct SseParser {
     /// Bytes of a line not yet terminated.
@@ -77,7 +87,14 @@ pub struct SseParser {
     after_cr: bool,
     data: String,
     event_type: String,
+    /// The standard's last event ID buffer.
     last_id: String,
+    /// Whether the current block had an `id` field (accepted, i.e. without NUL).
+    own_id: bool,
+    /// The current block grew past the limit: its data is being discarded up to its blank line.
+    skipping: bool,
+    /// The rest of the current line is being discarded (it alone was past the limit).
+    discard_line: bool,
     max_event_bytes: usize,
 }
 
@@ -89,7 +106,7 @@ impl Default for SseParser {
 
 impl SseParser {
     /// Default limit for one event: generous for real events (a few hundred bytes), small
-    /// enough that a broken stream cannot exhaust memory.
+    /// enough that a broken stream cannot exhaust memory. `--max-event-size` changes it.
     pub const DEFAULT_MAX_EVENT_BYTES: usize = 1 << 20;
 
     /// A parser with the default event size limit.
@@ -97,7 +114,7 @@ impl SseParser {
         Self::with_limit(Self::DEFAULT_MAX_EVENT_BYTES)
     }
 
-    /// A parser that rejects events larger than `max_event_bytes`.
+    /// A parser that skips events larger than `max_event_bytes`.
     pub fn with_limit(max_event_bytes: usize) -> Self {
         SseParser {
             partial: Vec::new(),
@@ -106,8 +123,19 @@ impl SseParser {
             data: String::new(),
             event_type: String::new(),
             last_id: String::new(),
+            own_id: false,
+            skipping: false,
+            discard_line: false,
             max_event_bytes,
         }
+    }
+
+    /// Starts the last event ID buffer at `id` (the previous connection's last event id), so
+    /// that events of a resumed stream without an `id:` field inherit it, as they would have
+    /// on the old connection.
+    pub fn with_last_event_id(mut self, id: &str) -> Self {
+        id.clone_into(&mut self.last_id);
+        self
     }
 
     /// The size limit for one event.
@@ -116,18 +144,14 @@ impl SseParser {
     }
 
     /// Feeds one chunk, appending every complete item to `out`.
-    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<SseItem>) -> Result<(), SseError> {
-        self.feed_with(chunk, |item| out.push(item.to_owned()))
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<SseItem>) {
+        self.feed_with(chunk, |item| out.push(item.to_owned()));
     }
 
     /// Feeds one chunk, handing every complete item to `on_item` as it is dispatched, borrowed
     /// from the parser: the hot path of a fast stream, where allocating an id, a type and a
     /// data string for every event would cost more than parsing them.
-    pub fn feed_with(
-        &mut self,
-        mut chunk: &[u8],
-        mut on_item: impl FnMut(SseRef<'_>),
-    ) -> Result<(), SseError> {
+    pub fn feed_with(&mut self, mut chunk: &[u8], mut on_item: impl FnMut(SseRef<'_>)) {
         if self.at_start {
             // The BOM may arrive split across chunks: hold back a prefix of it until we know.
             let mut head = std::mem::take(&mut self.partial);
@@ -135,21 +159,17 @@ impl SseParser {
             head.extend_from_slice(&chunk[..take]);
             if head.len() < BOM.len() && BOM.starts_with(&head) {
                 self.partial = head;
-                return Ok(());
+                return;
             }
             self.at_start = false;
             chunk = &chunk[take..];
             let head = head.strip_prefix(BOM).unwrap_or(&head).to_vec();
-            self.feed_lines(&head, &mut on_item)?;
+            self.feed_lines(&head, &mut on_item);
         }
-        self.feed_lines(chunk, &mut on_item)
+        self.feed_lines(chunk, &mut on_item);
     }
 
-    fn feed_lines(
-        &mut self,
-        mut chunk: &[u8],
-        on_item: &mut impl FnMut(SseRef<'_>),
-    ) -> Result<(), SseError> {
+    fn feed_lines(&mut self, mut chunk: &[u8], on_item: &mut impl FnMut(SseRef<'_>)) {
         if self.after_cr {
             self.after_cr = false;
             if let Some(rest) = chunk.strip_prefix(b"\n") {
@@ -158,12 +178,16 @@ impl SseParser {
         }
         while let Some(end) = memchr::memchr2(b'\n', b'\r', chunk) {
             let line_end = chunk[end];
-            if self.partial.is_empty() {
-                self.process_line(&chunk[..end], on_item)?;
+            if self.discard_line {
+                // The end of a line too long to keep: it was no blank line, and no field of it
+                // can be read.
+                self.discard_line = false;
+            } else if self.partial.is_empty() {
+                self.process_line(&chunk[..end], on_item);
             } else {
                 let mut line = std::mem::take(&mut self.partial);
                 line.extend_from_slice(&chunk[..end]);
-                self.process_line(&line, on_item)?;
+                self.process_line(&line, on_item);
                 // Keep the allocation for the next partial line.
                 line.clear();
                 self.partial = line;
@@ -177,26 +201,46 @@ impl SseParser {
                 }
             }
         }
-        if self.partial.len() + chunk.len() + self.data.len() > self.max_event_bytes {
-            return Err(SseError::EventTooLarge {
-                limit: self.max_event_bytes,
-            });
+        if self.discard_line {
+            return;
+        }
+        if self.data.len() + self.partial.len() + chunk.len() > self.max_event_bytes {
+            // This line alone, or on top of the event's data so far, is past the limit: stop
+            // buffering it. A comment is no part of any event and only goes; anything else
+            // costs the event it belongs to. (The same measure as in `process_line`, which
+            // sees the line whole, so how the bytes were split changes nothing.)
+            let comment = self.partial.first().or(chunk.first()) == Some(&b':');
+            self.partial.clear();
+            self.discard_line = true;
+            if !comment {
+                self.skip();
+            }
+            return;
         }
         self.partial.extend_from_slice(chunk);
-        Ok(())
     }
 
-    fn process_line(
-        &mut self,
-        line: &[u8],
-        on_item: &mut impl FnMut(SseRef<'_>),
-    ) -> Result<(), SseError> {
+    /// Gives up on the current event: its data is dropped, and so is every later data line up
+    /// to the blank line that ends it.
+    fn skip(&mut self) {
+        self.skipping = true;
+        self.data.clear();
+        // Give back the memory of an event that came close to the limit.
+        self.data.shrink_to(1024);
+    }
+
+    fn process_line(&mut self, line: &[u8], on_item: &mut impl FnMut(SseRef<'_>)) {
         if line.is_empty() {
             self.dispatch(on_item);
-            return Ok(());
+            return;
         }
         if line[0] == b':' {
-            return Ok(());
+            return;
+        }
+        if self.data.len() + line.len() > self.max_event_bytes {
+            // The limit counts the data so far plus this line as received.
+            self.skip();
+            return;
         }
         let (name, value) = match memchr::memchr(b':', line) {
             Some(colon) => {
@@ -206,12 +250,8 @@ impl SseParser {
             None => (line, &b""[..]),
         };
         match name {
+            b"data" if self.skipping => {}
             b"data" => {
-                if self.data.len() + value.len() + 1 > self.max_event_bytes {
-                    return Err(SseError::EventTooLarge {
-                        limit: self.max_event_bytes,
-                    });
-                }
                 push_utf8(&mut self.data, value);
                 self.data.push('\n');
             }
@@ -219,10 +259,11 @@ impl SseParser {
                 self.event_type.clear();
                 push_utf8(&mut self.event_type, value);
             }
-            // An id containing NUL is ignored (the standard's rule).
+            // An id containing NUL is ignored (the standard's rule); an empty one resets.
             b"id" if !value.contains(&0) => {
                 self.last_id.clear();
                 push_utf8(&mut self.last_id, value);
+                self.own_id = true;
             }
             // Digits only; a value that overflows u64 is as good as absent.
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
@@ -232,11 +273,16 @@ impl SseParser {
             }
             _ => {}
         }
-        Ok(())
     }
 
     fn dispatch(&mut self, on_item: &mut impl FnMut(SseRef<'_>)) {
-        if !self.data.is_empty() {
+        if self.skipping {
+            on_item(SseRef::Skipped {
+                id: &self.last_id,
+                own_id: self.own_id,
+                limit: self.max_event_bytes,
+            });
+        } else if !self.data.is_empty() {
             // Every data line added a newline; the last one is not part of the data.
             let data = &self.data[..self.data.len() - 1];
             let event = if self.event_type.is_empty() {
@@ -246,13 +292,19 @@ impl SseParser {
             };
             on_item(SseRef::Event {
                 id: &self.last_id,
+                own_id: self.own_id,
                 event,
                 data,
             });
+        } else if self.own_id {
+            // No event, but the block's id is the stream's last event id from now on.
+            on_item(SseRef::Id(&self.last_id));
         }
         // The buffers are kept for the next event.
         self.data.clear();
         self.event_type.clear();
+        self.own_id = false;
+        self.skipping = false;
     }
 }
 
@@ -264,25 +316,50 @@ pub enum SseRef<'a> {
     Event {
         /// See [`SseEvent::id`].
         id: &'a str,
+        /// See [`SseEvent::own_id`].
+        own_id: bool,
         /// See [`SseEvent::event`].
         event: &'a str,
         /// See [`SseEvent::data`].
         data: &'a str,
     },
+    /// See [`SseItem::Id`].
+    Id(&'a str),
     /// The server set the reconnection time.
     Retry(Duration),
+    /// See [`SseItem::Skipped`].
+    Skipped {
+        /// The last event id after the skipped block.
+        id: &'a str,
+        /// Whether the skipped block carried its own `id:` field.
+        own_id: bool,
+        /// The limit it exceeded, in bytes.
+        limit: usize,
+    },
 }
 
 impl SseRef<'_> {
     /// The owned item.
     pub fn to_owned(self) -> SseItem {
         match self {
-            SseRef::Event { id, event, data } => SseItem::Event(SseEvent {
+            SseRef::Event {
+                id,
+                own_id,
+                event,
+                data,
+            } => SseItem::Event(SseEvent {
                 id: id.to_owned(),
+                own_id,
                 event: event.to_owned(),
                 data: data.to_owned(),
             }),
+            SseRef::Id(id) => SseItem::Id(id.to_owned()),
             SseRef::Retry(delay) => SseItem::Retry(delay),
+            SseRef::Skipped { id, own_id, limit } => SseItem::Skipped {
+                id: id.to_owned(),
+                own_id,
+                limit,
+            },
         }
     }
 }
@@ -301,10 +378,14 @@ mod tests {
     use super::*;
 
     fn parse_chunks(chunks: &[&[u8]]) -> Vec<SseItem> {
-        let mut parser = SseParser::new();
+        parse_limited(SseParser::DEFAULT_MAX_EVENT_BYTES, chunks)
+    }
+
+    fn parse_limited(limit: usize, chunks: &[&[u8]]) -> Vec<SseItem> {
+        let mut parser = SseParser::with_limit(limit);
         let mut out = Vec::new();
         for chunk in chunks {
-            parser.feed(chunk, &mut out).unwrap();
+            parser.feed(chunk, &mut out);
         }
         out
     }
@@ -312,19 +393,35 @@ mod tests {
     /// Parses `input` whole and split at every possible byte position (two chunks), and at
     /// every byte (one chunk per byte); all must agree.
     fn parse_all_splits(input: &[u8]) -> Vec<SseItem> {
-        let whole = parse_chunks(&[input]);
+        all_splits_limited(SseParser::DEFAULT_MAX_EVENT_BYTES, input)
+    }
+
+    fn all_splits_limited(limit: usize, input: &[u8]) -> Vec<SseItem> {
+        let whole = parse_limited(limit, &[input]);
         for split in 0..=input.len() {
             let (a, b) = input.split_at(split);
-            assert_eq!(parse_chunks(&[a, b]), whole, "split at {split}");
+            assert_eq!(parse_limited(limit, &[a, b]), whole, "split at {split}");
         }
         let bytes: Vec<&[u8]> = input.chunks(1).collect();
-        assert_eq!(parse_chunks(&bytes), whole, "byte by byte");
+        assert_eq!(parse_limited(limit, &bytes), whole, "byte by byte");
         whole
     }
 
+    /// An event whose id, if any, is inherited from an earlier block.
     fn ev(id: &str, event: &str, data: &str) -> SseItem {
         SseItem::Event(SseEvent {
             id: id.into(),
+            own_id: false,
+            event: event.into(),
+            data: data.into(),
+        })
+    }
+
+    /// An event whose own block set the id.
+    fn own(id: &str, event: &str, data: &str) -> SseItem {
+        SseItem::Event(SseEvent {
+            id: id.into(),
+            own_id: true,
             event: event.into(),
             data: data.into(),
         })
@@ -383,9 +480,9 @@ mod tests {
         assert_eq!(
             parse_all_splits(input),
             vec![
-                ev("1", "update", "a"),
+                own("1", "update", "a"),
                 ev("1", "message", "b"),
-                ev("", "message", "c")
+                own("", "message", "c")
             ]
         );
     }
@@ -395,14 +492,64 @@ mod tests {
         let input = b"id: 5\ndata: a\n\nid: 6\x007\ndata: b\n\n";
         assert_eq!(
             parse_all_splits(input),
-            vec![ev("5", "message", "a"), ev("5", "message", "b")]
+            vec![own("5", "message", "a"), ev("5", "message", "b")]
+        );
+        // A block whose only id has a NUL sets nothing, so it reports nothing.
+        assert_eq!(
+            parse_all_splits(b"id: 1\x00\n\ndata: c\n\n"),
+            vec![ev("", "message", "c")]
         );
     }
 
     #[test]
     fn id_without_data_still_sets_the_last_id() {
         let input = b"id: 9\n\ndata: a\n\n";
-        assert_eq!(parse_all_splits(input), vec![ev("9", "message", "a")]);
+        assert_eq!(
+            parse_all_splits(input),
+            vec![SseItem::Id("9".into()), ev("9", "message", "a")]
+        );
+    }
+
+    #[test]
+    fn an_empty_id_resets_the_last_id_with_or_without_data() {
+        let input = b"id: 3\ndata: a\n\nid:\n\ndata: b\n\nid: 4\nid\ndata: c\n\n";
+        assert_eq!(
+            parse_all_splits(input),
+            vec![
+                own("3", "message", "a"),
+                SseItem::Id(String::new()),
+                ev("", "message", "b"),
+                own("", "message", "c"),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_id_takes_effect_only_at_the_blank_line() {
+        // The stream ends inside the block: neither the event nor its id happened.
+        assert_eq!(
+            parse_all_splits(b"data: a\n\nid: 5\ndata: b\n"),
+            vec![ev("", "message", "a")]
+        );
+        assert_eq!(parse_all_splits(b"id: 5\n"), vec![]);
+    }
+
+    #[test]
+    fn a_seeded_parser_continues_the_previous_connections_id() {
+        let mut parser = SseParser::new().with_last_event_id("7");
+        let mut out = Vec::new();
+        parser.feed(b"data: a\n\nid: 8\ndata: b\n\n", &mut out);
+        assert_eq!(out, vec![ev("7", "message", "a"), own("8", "message", "b")]);
+    }
+
+    #[test]
+    fn id_values_keep_every_byte_but_cr_lf_and_nul() {
+        // Control characters, spaces, non-ASCII: all kept as received (one leading space goes).
+        let input = "id:  a\tb\u{1}é \ndata: x\n\n".as_bytes();
+        assert_eq!(
+            parse_all_splits(input),
+            vec![own(" a\tb\u{1}é ", "message", "x")]
+        );
     }
 
     #[test]
@@ -455,19 +602,67 @@ mod tests {
         assert_eq!(parse_all_splits(input), vec![ev("", "message", "é🟢")]);
     }
 
+    fn skipped(id: &str, own_id: bool, limit: usize) -> SseItem {
+        SseItem::Skipped {
+            id: id.into(),
+            own_id,
+            limit,
+        }
+    }
+
     #[test]
-    fn oversized_event_is_an_error() {
-        let mut parser = SseParser::with_limit(16);
-        let mut out = Vec::new();
-        assert!(parser.feed(b"data: 0123456789\n", &mut out).is_ok());
+    fn an_oversized_event_is_skipped_and_the_stream_goes_on() {
+        // Data lines that add up past the limit, in a block with its own id.
+        let input = b"id: 1\ndata: small\n\nid: 2\ndata: 0123456789\ndata: 0123456789\ndata: 0123456789\nevent: x\n\ndata: after\n\n";
         assert_eq!(
-            parser.feed(b"data: 0123456789\n", &mut out),
-            Err(SseError::EventTooLarge { limit: 16 })
+            all_splits_limited(30, input),
+            vec![
+                own("1", "message", "small"),
+                skipped("2", true, 30),
+                ev("2", "message", "after")
+            ]
         );
-        let mut parser = SseParser::with_limit(16);
-        assert!(
-            parser.feed(&[b'x'; 32], &mut out).is_err(),
-            "an endless line too"
+        // One line longer than the limit, without an id of its own: the id is inherited.
+        let long = format!("id: 1\n\ndata: {}\n\ndata: after\n\n", "x".repeat(100));
+        assert_eq!(
+            all_splits_limited(40, long.as_bytes()),
+            vec![
+                SseItem::Id("1".into()),
+                skipped("1", false, 40),
+                ev("1", "message", "after")
+            ]
+        );
+        // Exactly at the limit is allowed: `data: ` (6) + 34 bytes is 40.
+        let fits = format!("data: {}\n\n", "y".repeat(34));
+        assert_eq!(
+            all_splits_limited(40, fits.as_bytes()),
+            vec![ev("", "message", &"y".repeat(34))]
+        );
+    }
+
+    #[test]
+    fn an_endless_line_is_discarded_without_being_buffered() {
+        let mut parser = SseParser::with_limit(1024);
+        let mut out = Vec::new();
+        parser.feed(b"id: 3\ndata: ", &mut out);
+        for _ in 0..1000 {
+            parser.feed(&[b'x'; 1000], &mut out);
+            assert!(parser.partial.len() <= 1024, "{}", parser.partial.len());
+        }
+        assert!(out.is_empty());
+        parser.feed(b"\n\ndata: ok\n\n", &mut out);
+        assert_eq!(
+            out,
+            vec![skipped("3", true, 1024), ev("3", "message", "ok")]
+        );
+    }
+
+    #[test]
+    fn a_long_comment_is_dropped_without_costing_an_event() {
+        let input = format!(": {}\ndata: a\n\n", "p".repeat(100));
+        assert_eq!(
+            all_splits_limited(40, input.as_bytes()),
+            vec![ev("", "message", "a")]
         );
     }
 
@@ -586,7 +781,7 @@ mod tests {
                 .into_iter()
                 .filter_map(|i| match i {
                     SseItem::Event(e) => Some((e.data, None)),
-                    SseItem::Retry(_) => None,
+                    _ => None,
                 })
                 .collect();
             assert_eq!(events, mine);

@@ -13,15 +13,25 @@
 //!   counts: while the caller is busy (blocked writing to a slow stdout), the socket buffers and
 //!   nothing is declared idle;
 //! - reconnects follow capped exponential backoff with jitter ([`Backoff`]), with the server's
-//!   `retry:` hint as the base delay; a `4xx` answer is final, connection errors and `5xx` are
-//!   retried;
-//! - an outage (consecutive attempts with no connection that delivered a complete frame)
-//!   longer than [`WatchOptions::retry_budget`] is given up: [`EventWatch::next`] returns
+//!   `retry:` hint as the base delay (never below
+//!   [`RETRY_FLOOR`](super::backoff::RETRY_FLOOR)); a `4xx` answer is final,
+//!   and so is an answer that is no stream ([`Error::NoStream`]: `204 No Content`, another
+//!   `2xx`, another media type); connection errors and `5xx` are retried;
+//! - an outage lasts until a connection has worked: it stayed up for [`STABLE`], or delivered
+//!   a new event with an identity of its own (not a duplicate, not the `connected` greeting). A
+//!   frame alone does not end it, so a server that fails right after its first frame is asked
+//!   again ever more slowly, not in a loop. An outage longer than
+//!   [`WatchOptions::retry_budget`] is given up: [`EventWatch::next`] returns
 //!   [`Error::StreamLost`];
-//! - every reconnect sends `Last-Event-ID` with the last SSE id processed;
-//! - duplicates are dropped: for integer ids, anything not greater than the last one; for
-//!   opaque ids (innominatus' nanosecond timestamps, possibly out of order), a bounded set of
-//!   recently seen ids.
+//! - the last event id is the standard's: set by every block with an `id:` field (dispatched
+//!   or not), kept by events without one, reset by an empty one; every reconnect sends it as
+//!   `Last-Event-ID`, unless it is empty;
+//! - duplicates are dropped by the event's own identity: its JSON `id`, or else an `id:` field
+//!   in its own block; for integer ids, anything not greater than the last one; for opaque ids
+//!   (innominatus' nanosecond timestamps, possibly out of order), a bounded set of recently
+//!   seen ids. An event with neither is never taken for a duplicate, whatever id it inherited;
+//! - an event larger than [`WatchOptions::max_event_bytes`] is skipped with a
+//!   [`Notice::EventTooLarge`], and the stream goes on.
 //!
 //! "Resumed, N events replayed": after a reconnect to a server that resumes, the events that
 //! arrive before the stream first goes quiet for [`REPLAY_QUIET`] (or ends, or delivers a
@@ -55,6 +65,11 @@ pub const REPLAY_QUIET: Duration = Duration::from_millis(200);
 /// The longest wait for the first frame of a new stream in [`EventWatch::connect`].
 const HANDSHAKE: Duration = Duration::from_secs(5);
 
+/// How long a connection must stay up to end an outage (and reset the backoff) when it has
+/// delivered nothing new: longer than any wait of a server that accepts and then fails at once,
+/// short enough that a quiet but healthy stream counts as working well within the retry budget.
+pub const STABLE: Duration = Duration::from_secs(5);
+
 /// How many opaque ids to remember for de-duplication on servers without sequential ids.
 const RECENT_IDS: usize = 4096;
 
@@ -71,6 +86,9 @@ pub struct WatchOptions {
     pub retry_cap: Duration,
     /// How long an outage may last before the watcher gives up.
     pub retry_budget: Duration,
+    /// The largest event accepted, in bytes (its data plus its lines as received); a larger one
+    /// is skipped with a notice.
+    pub max_event_bytes: usize,
 }
 
 impl WatchOptions {
@@ -85,6 +103,7 @@ impl Default for WatchOptions {
             retry_base: Duration::from_millis(250),
             retry_cap: Duration::from_secs(8),
             retry_budget: Duration::from_secs(60),
+            max_event_bytes: SseParser::DEFAULT_MAX_EVENT_BYTES,
         }
     }
 }
@@ -146,6 +165,15 @@ pub enum Notice {
         /// What was wrong.
         reason: String,
     },
+    /// An event larger than the size limit was skipped.
+    EventTooLarge {
+        /// The `id:` of its own block, if it had one.
+        id: Option<String>,
+        /// The last event id before it, if any (where it was in the stream).
+        after: Option<String>,
+        /// The limit, in bytes.
+        limit: usize,
+    },
 }
 
 /// The body of an event-stream response, as chunks of bytes.
@@ -200,8 +228,12 @@ struct Connection {
     /// See [`Opened::canonical`].
     canonical: bool,
     parser: SseParser,
-    /// Whether a complete frame arrived: the stream is re-established, the outage is over.
+    /// Whether a complete frame arrived (what [`EventWatch::connect`] waits for).
     established: bool,
+    /// When the server answered.
+    opened_at: Instant,
+    /// Whether it delivered a new event with an identity: it worked, the outage is over.
+    progressed: bool,
 }
 
 /// Counting the replay after a resumed reconnect.
@@ -381,11 +413,15 @@ impl EventWatch {
                     humantime::format_duration(self.options.idle_timeout)
                 ),
             })??;
+        let parser = SseParser::with_limit(self.options.max_event_bytes)
+            .with_last_event_id(self.last_id.as_deref().unwrap_or(""));
         Ok(Connection {
             bytes: opened.bytes,
             canonical: opened.canonical,
-            parser: SseParser::new(),
+            parser,
             established: false,
+            opened_at: Instant::now(),
+            progressed: false,
         })
     }
 
@@ -454,21 +490,15 @@ impl EventWatch {
                 let canonical = conn.canonical;
                 let now = Instant::now();
                 let mut complete = false;
-                let result = parser.feed_with(&bytes, |item| {
+                parser.feed_with(&bytes, |item| {
                     complete = true;
                     self.accept(item, canonical, now);
                 });
                 if let Some(conn) = self.conn.as_mut() {
                     conn.parser = parser;
-                    if complete && !conn.established {
-                        conn.established = true;
-                        // A complete frame: the stream is back, the outage (if any) is over.
-                        self.outage_since = None;
-                        self.backoff.reset();
-                    }
-                }
-                if let Err(e) = result {
-                    self.lose(e.to_string());
+                    // A complete frame: the server speaks. That alone does not end an outage
+                    // (see `lose`).
+                    conn.established |= complete;
                 }
             }
             Some(Err(e)) => self.lose(format!("the connection failed: {e}")),
@@ -479,22 +509,39 @@ impl EventWatch {
     /// Handles one parsed SSE item: JSON decode, resume bookkeeping, de-duplication, filtering.
     /// `now` is when its chunk arrived.
     fn accept(&mut self, item: SseRef<'_>, canonical: bool, now: Instant) {
-        let (sse_id, data) = match item {
+        let (sse_id, own_id, data) = match item {
             SseRef::Retry(delay) => {
                 self.resumes = true;
                 self.backoff.set_base(delay);
                 return;
             }
-            SseRef::Event { id, data, .. } => (id, data),
-        };
-        if !sse_id.is_empty() {
-            // The SSE last-event-id: what a reconnect resumes after, whatever the event is.
-            self.resumes = true;
-            match &mut self.last_id {
-                Some(last) => sse_id.clone_into(last),
-                None => self.last_id = Some(sse_id.to_owned()),
+            SseRef::Id(id) => {
+                self.set_last_id(id);
+                return;
             }
+            SseRef::Skipped { id, own_id, limit } => {
+                let after = self.last_id.clone();
+                if own_id {
+                    self.set_last_id(id);
+                }
+                self.pending
+                    .push_back(WatchItem::Notice(Notice::EventTooLarge {
+                        id: (own_id && !id.is_empty()).then(|| id.to_owned()),
+                        after,
+                        limit,
+                    }));
+                return;
+            }
+            SseRef::Event {
+                id, own_id, data, ..
+            } => (id, own_id, data),
+        };
+        if own_id {
+            // The SSE last event id: what a reconnect resumes after, whatever the event is.
+            self.set_last_id(sse_id);
         }
+        // The id this event was sent with; an inherited one says nothing about it.
+        let fresh_id = if own_id { sse_id } else { "" };
         // Written through as received, when the server declared it canonical and it is one line.
         let writable = canonical && !data.contains('\n');
         let parsed = match self.detail {
@@ -515,12 +562,20 @@ impl EventWatch {
         };
         // Received as it would be written, unless we have to fill something in.
         let mut as_received = writable && !event.id.is_empty();
-        if event.id.is_empty() {
-            sse_id.clone_into(&mut event.id);
+        if event.id.is_empty() && !fresh_id.is_empty() {
+            fresh_id.clone_into(&mut event.id);
             as_received = false;
         }
-        if self.is_duplicate(&event.id, !sse_id.is_empty()) {
+        // Integer order applies to the ids the server numbers its frames with.
+        let numbered = !fresh_id.is_empty() && event.id == fresh_id;
+        if self.is_duplicate(&event.id, numbered) {
             return;
+        }
+        if !event.id.is_empty() {
+            if let Some(conn) = self.conn.as_mut() {
+                // Something new with an identity: this connection works.
+                conn.progressed = true;
+            }
         }
         if !self.wants(&event) {
             return;
@@ -540,6 +595,20 @@ impl EventWatch {
         let raw = (as_received && self.keep_json).then(|| Arc::from(data));
         self.pending
             .push_back(WatchItem::Event(Box::new(event), raw));
+    }
+
+    /// The stream's last event id is now `id` (empty: none, no `Last-Event-ID` is sent).
+    fn set_last_id(&mut self, id: &str) {
+        if id.is_empty() {
+            self.last_id = None;
+            return;
+        }
+        // An id from the server: it speaks PROTOCOL.md Part B.
+        self.resumes = true;
+        match &mut self.last_id {
+            Some(last) => id.clone_into(last),
+            None => self.last_id = Some(id.to_owned()),
+        }
     }
 
     /// Whether an event id was already processed; records it if not.
@@ -583,9 +652,15 @@ impl EventWatch {
     /// Drops the current connection and schedules the next attempt, or gives up when the
     /// outage has outlasted the retry budget.
     fn lose(&mut self, reason: String) {
-        self.conn = None;
-        self.end_replay();
         let now = Instant::now();
+        if let Some(conn) = self.conn.take() {
+            if conn.progressed || now.duration_since(conn.opened_at) >= STABLE {
+                // The connection worked: this loss starts a new outage.
+                self.outage_since = None;
+                self.backoff.reset();
+            }
+        }
+        self.end_replay();
         let since = *self.outage_since.get_or_insert(now);
         let delay = self
             .backoff
@@ -632,7 +707,8 @@ impl EventWatch {
                 }
                 Ok(())
             }
-            Err(e @ Error::Rejected { .. }) => Err(e),
+            // A refusal, or an answer telling the client to stop: final.
+            Err(e @ (Error::Rejected { .. } | Error::NoStream { .. })) => Err(e),
             Err(e) => {
                 self.lose(e.to_string());
                 Ok(())
@@ -956,10 +1032,11 @@ mod tests {
         let attempts = script.attempts();
         assert_eq!(attempts.len(), 2);
         assert_eq!(attempts[1].1.as_deref(), Some("2"), "Last-Event-ID");
-        // The server's `retry: 1000` is the base: the first delay is drawn from [0.5s, 1s).
+        // The server's `retry: 1000` is the base: the first delay is drawn from [1s, 1.5s),
+        // never shorter than the server asked.
         let delay = attempts[1].0 - attempts[0].0;
         assert!(
-            delay >= Duration::from_millis(500) && delay < Duration::from_secs(1),
+            delay >= Duration::from_secs(1) && delay < Duration::from_millis(1500),
             "{delay:?}"
         );
     }
@@ -1073,12 +1150,232 @@ mod tests {
             .collect();
         assert!(attempts.len() >= 8, "{attempts:?}");
         assert_eq!(attempts, (1..=attempts.len() as u32).collect::<Vec<_>>());
-        // Delays double up to the cap: the gaps between attempts never shrink by more than
-        // jitter allows, and never exceed the cap.
-        let times = script.attempts();
-        for pair in times.windows(2).skip(1) {
-            assert!(pair[1].0 - pair[0].0 < Duration::from_secs(8));
+        assert_schedule(&script.attempts(), Duration::from_millis(250));
+    }
+
+    /// The gaps between attempts follow the schedule: the n-th (from 0) is at least
+    /// `base × 2^n` (at most 8 s), and jitter adds less than half of that (the timer rounds
+    /// up to the millisecond, hence `<=`).
+    #[track_caller]
+    fn assert_schedule(attempts: &[(Instant, Option<String>)], base: Duration) {
+        for (n, pair) in attempts.windows(2).enumerate() {
+            let gap = pair[1].0 - pair[0].0;
+            let ceiling = base
+                .saturating_mul(1 << n.min(16))
+                .min(Duration::from_secs(8));
+            assert!(
+                gap >= ceiling && gap <= ceiling.mul_f64(1.5),
+                "gap {n} is {gap:?}, ceiling {ceiling:?}"
+            );
         }
+    }
+
+    /// The `attempt` of every `ConnectionLost` notice, in order.
+    fn lost_attempts(items: &[WatchItem]) -> Vec<u32> {
+        notices(items)
+            .iter()
+            .filter_map(|n| match n {
+                Notice::ConnectionLost { attempt, .. } => Some(*attempt),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_that_fails_right_after_its_first_frame_is_backed_off_exponentially() {
+        // Every connection: `retry: 0` and the greeting, then the stream ends; every other
+        // attempt is answered 503. One frame each time, nothing new: the outage goes on.
+        let hello = "retry: 0\ndata: {\"type\":\"connected\",\"client_id\":\"c\"}\n\n";
+        let conns = (0..40)
+            .map(|n| {
+                if n % 2 == 0 {
+                    Ok(vec![bytes(hello)])
+                } else {
+                    Err(unavailable())
+                }
+            })
+            .collect();
+        let script = Script::new(conns);
+        let mut watch = watch_on(&script, WatchOptions::default()).await;
+        let start = Instant::now();
+        let (items, err) = drain(&mut watch, |_| false).await;
+        assert!(matches!(err, Some(Error::StreamLost(_))), "{err:?}");
+        assert!(start.elapsed() <= Duration::from_secs(60));
+        let attempts = lost_attempts(&items);
+        assert_eq!(attempts, (1..=attempts.len() as u32).collect::<Vec<_>>());
+        // `retry: 0` is raised to the 250 ms floor, and the base doubles from there.
+        let times = script.attempts();
+        assert_schedule(&times, Duration::from_millis(250));
+        // The request rate the docs promise: at most 3 in any second, 12 in the minute.
+        for (i, (first, _)) in times.iter().enumerate() {
+            let within = times[i..]
+                .iter()
+                .take_while(|(t, _)| *t - *first < Duration::from_secs(1))
+                .count();
+            assert!(within <= 3, "{within} requests in the second after {i}");
+        }
+        assert!(times.len() <= 12, "{} requests in a minute", times.len());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_stays_up_or_brings_news_ends_the_outage() {
+        let script = Script::new(vec![
+            Ok(vec![
+                bytes(HELLO),
+                bytes(&frame(1, "deployment.started")),
+                Step::Fail("cut"),
+            ]),
+            // The greeting and a replayed duplicate are no news: the outage goes on.
+            Ok(vec![
+                bytes(HELLO),
+                bytes(&frame(1, "deployment.started")),
+                Step::Fail("cut"),
+            ]),
+            // Up for 5 s: it worked.
+            Ok(vec![bytes(HELLO), Step::Wait(STABLE), Step::Fail("cut")]),
+            Err(unavailable()),
+            // A new event: it worked.
+            Ok(vec![
+                bytes(HELLO),
+                bytes(&frame(2, "resource.created")),
+                Step::Fail("cut"),
+            ]),
+            Ok(vec![bytes(HELLO), bytes(&frame(3, "deployment.completed"))]),
+        ]);
+        let mut watch = watch_on(&script, WatchOptions::default()).await;
+        let (items, err) = drain(&mut watch, is_terminal).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(event_ids(&items), ["1", "2", "3"]);
+        assert_eq!(lost_attempts(&items), [1, 2, 1, 2, 1]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_last_event_id_follows_the_standard_across_reconnects() {
+        let plain = |kind: &str| format!("data: {{\"type\":\"{kind}\",\"app_name\":\"shop\"}}\n\n");
+        let script = Script::new(vec![
+            // An event without `id:` keeps the previous id; an `id:` alone sets it.
+            Ok(vec![
+                bytes(HELLO),
+                bytes(&frame(1, "deployment.started")),
+                bytes(&plain("resource.created")),
+                bytes("id: 7\n\n"),
+                Step::Fail("cut"),
+            ]),
+            // An empty `id:` resets it: no Last-Event-ID next time.
+            Ok(vec![bytes(HELLO), bytes("id\n\n"), Step::Fail("cut")]),
+            // An id with NUL is ignored; an id in a block cut before its blank line never
+            // took effect.
+            Ok(vec![
+                bytes(HELLO),
+                Step::Bytes(b"id: 8\x009\n\n".to_vec()),
+                bytes("id: 10\n"),
+                Step::Fail("cut"),
+            ]),
+            Ok(vec![bytes(HELLO), bytes("id: 11\n\n"), Step::Fail("cut")]),
+            Ok(vec![
+                bytes(HELLO),
+                bytes(&frame(12, "deployment.completed")),
+            ]),
+        ]);
+        let mut watch = watch_on(&script, WatchOptions::default()).await;
+        let (items, err) = drain(&mut watch, is_terminal).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(event_ids(&items), ["1", "", "12"]);
+        let sent: Vec<Option<String>> = script.attempts().into_iter().map(|(_, id)| id).collect();
+        assert_eq!(
+            sent,
+            [
+                None,
+                Some("7".to_owned()),
+                None,
+                None,
+                Some("11".to_owned())
+            ]
+        );
+        assert_eq!(watch.last_event_id(), Some("12"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_without_an_identity_of_their_own_are_never_duplicates() {
+        let plain = "data: {\"type\":\"resource.active\",\"app_name\":\"shop\"}\n\n";
+        let script = Script::new(vec![Ok(vec![
+            bytes(HELLO),
+            bytes(&frame(5, "resource.created")),
+            // Both inherit SSE id 5, and neither has an id of its own: both are new.
+            bytes(plain),
+            bytes(plain),
+            // The same JSON identity twice is one event.
+            bytes("data: {\"id\":\"x1\",\"type\":\"resource.active\"}\n\n"),
+            bytes("data: {\"id\":\"x1\",\"type\":\"resource.active\"}\n\n"),
+            // An `id:` in the event's own block is an identity too.
+            bytes("id: 5\ndata: {\"type\":\"resource.active\"}\n\n"),
+            bytes(&frame(6, "deployment.completed")),
+            Step::Stall,
+        ])]);
+        let mut watch = watch_on(&script, WatchOptions::default()).await;
+        let (items, err) = drain(&mut watch, is_terminal).await;
+        assert!(err.is_none(), "{err:?}");
+        // Inherited ids are not written into events: no identity shows as none.
+        assert_eq!(event_ids(&items), ["5", "", "", "x1", "6"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_oversized_event_is_skipped_with_a_notice_and_the_stream_goes_on() {
+        let big = format!(
+            "id: 2\ndata: {{\"id\":\"2\",\"type\":\"resource.active\",\"data\":{{\"pad\":\"{}\"}}}}\n\n",
+            "x".repeat(4096)
+        );
+        let script = Script::new(vec![Ok(vec![
+            bytes(HELLO),
+            bytes(&frame(1, "resource.created")),
+            bytes(&big),
+            bytes(&format!("data: {}\n\n", "y".repeat(3000))),
+            bytes(&frame(3, "deployment.completed")),
+            Step::Stall,
+        ])]);
+        let options = WatchOptions {
+            max_event_bytes: 2048,
+            ..WatchOptions::default()
+        };
+        let mut watch = watch_on(&script, options).await;
+        let (items, err) = drain(&mut watch, is_terminal).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(event_ids(&items), ["1", "3"]);
+        assert_eq!(
+            notices(&items),
+            [
+                Notice::EventTooLarge {
+                    id: Some("2".into()),
+                    after: Some("1".into()),
+                    limit: 2048
+                },
+                Notice::EventTooLarge {
+                    id: None,
+                    after: Some("2".into()),
+                    limit: 2048
+                },
+            ]
+        );
+        assert_eq!(script.attempts().len(), 1, "the connection was kept");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_that_is_no_stream_ends_the_watch_without_retrying() {
+        let script = Script::new(vec![
+            Ok(vec![bytes(HELLO), bytes(&frame(1, "deployment.started"))]),
+            Err(Error::NoStream {
+                status: 204,
+                message: "204 No Content".into(),
+            }),
+        ]);
+        let mut watch = watch_on(&script, WatchOptions::default()).await;
+        let (items, err) = drain(&mut watch, |_| false).await;
+        assert!(
+            matches!(err, Some(Error::NoStream { status: 204, .. })),
+            "{err:?}"
+        );
+        assert_eq!(event_ids(&items), ["1"]);
+        assert_eq!(script.attempts().len(), 2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -221,6 +221,9 @@ async fn wait_for_deletion(
                     reporter.note(&format!("resumed, {replayed} events replayed"))?
                 }
                 WatchItem::Notice(Notice::Malformed { reason }) => reporter.note(&reason)?,
+                WatchItem::Notice(too_large @ Notice::EventTooLarge { .. }) => {
+                    reporter.note(&super::follow::too_large_message(&too_large))?
+                }
             },
         }
     }

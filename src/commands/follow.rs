@@ -318,10 +318,30 @@ async fn handle_item(
                     reporter.note(&format!("resumed, {replayed} events replayed"))?
                 }
                 Notice::Malformed { reason } => reporter.note(reason)?,
+                too_large @ Notice::EventTooLarge { .. } => {
+                    reporter.note(&too_large_message(too_large))?
+                }
             }
             Ok(None)
         }
     }
+}
+
+/// What stderr says of an event skipped for its size: which one (its id, or where it was in the
+/// stream), that it was skipped, and the setting that allows more.
+pub(crate) fn too_large_message(notice: &Notice) -> String {
+    let Notice::EventTooLarge { id, after, limit } = notice else {
+        return String::new();
+    };
+    let which = match (id, after) {
+        (Some(id), _) => format!("event {id}"),
+        (None, Some(after)) => format!("an event after event {after}"),
+        (None, None) => "an event".to_owned(),
+    };
+    format!(
+        "{which} was skipped: it is larger than the {} limit (--max-event-size or CTL_MAX_EVENT_SIZE)",
+        super::deploy::format_size(*limit)
+    )
 }
 
 /// Reads the state of record (`GET /api/resources`) into the tracker.

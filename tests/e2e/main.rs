@@ -13,3 +13,4 @@ mod json;
 mod nchan;
 mod resilience;
 mod terminal;
+mod whatwg;

@@ -19,6 +19,7 @@ pub mod hung;
 pub mod innominatus;
 pub mod nchan;
 pub mod proxy;
+pub mod whatwg;
 
 /// Path of the `ctl` binary under test.
 pub fn ctl_bin() -> &'static str {
