@@ -9,7 +9,8 @@
 //! request must be seen before any framework folds or normalises its header fields.
 //!
 //! Other paths: `GET /api/applications` answers the JSON set with
-//! [`ScriptedServer::with_applications`] (`{}` by default); anything else answers `404` JSON.
+//! [`ScriptedServer::with_applications`] (`{}` by default); `GET /api/deployments/ID` says that
+//! deployment is `shop`'s and running; anything else answers `404` JSON.
 //! Every reply closes its connection, so each request arrives on a fresh one.
 //!
 //! One thread accepts, one per connection serves; all stop (held connections are closed) and
@@ -288,6 +289,11 @@ fn serve(conn: TcpStream, shared: &Shared) {
             .unwrap_or_else(|| shared.after.clone())
     } else if recorded.target.split('?').next() == Some("/api/applications") {
         let json = shared.applications.lock().unwrap().clone();
+        Reply::with_status(200, "application/json", &json)
+    } else if let Some(id) = recorded.target.strip_prefix("/api/deployments/") {
+        // Every deployment asked about is one of `shop`'s, still running.
+        let json =
+            format!(r#"{{"id":"{id}","app_name":"shop","status":"running","resources":[]}}"#);
         Reply::with_status(200, "application/json", &json)
     } else {
         Reply::with_status(404, "application/json", r#"{"error":"not found"}"#)
