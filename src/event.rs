@@ -306,6 +306,17 @@ impl EventKind {
         }
     }
 
+    /// The types that report a failure, and carry its text in `data.error`.
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            EventKind::StepFailed
+                | EventKind::WorkflowFailed
+                | EventKind::ResourceFailed
+                | EventKind::DeploymentFailed
+        )
+    }
+
     /// Internal events are shown only with `--all`: stream bookkeeping and types we do not know.
     pub fn is_internal(&self) -> bool {
         matches!(self, EventKind::Connected | EventKind::Other(_))

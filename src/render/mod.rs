@@ -166,7 +166,15 @@ pub struct Reporter {
     scratch: Vec<u8>,
     /// The same, for text event lines.
     line: String,
+    /// Failure texts already printed on an event line (text mode), so that the step, workflow,
+    /// resource and deployment events of one failure, which repeat its text, print it once.
+    shown_errors: Vec<String>,
 }
+
+/// A failure text shorter than this is repeated as it is: referring to it would not be shorter.
+const REFERRED_ERROR_LEN: usize = 40;
+/// What stands for a failure text already printed on an earlier line.
+const SEE_ABOVE: &str = "(the error above)";
 
 impl Reporter {
     /// A reporter on the process's stdout and stderr.
@@ -224,6 +232,7 @@ impl Reporter {
             started: std::time::Instant::now(),
             scratch: Vec::with_capacity(1024),
             line: String::with_capacity(256),
+            shown_errors: Vec::new(),
         }
     }
 
@@ -445,6 +454,9 @@ impl Reporter {
             let mut line = std::mem::take(&mut self.line);
             line.clear();
             text::write_event_line(&mut line, ev, &self.out_style, chrono::Utc::now);
+            if ev.kind.is_failure() {
+                self.say_errors_once(&mut line, ev);
+            }
             let written = if self.progress.is_some() {
                 self.emit(Stream::Out, &line)
             } else if self.github {
@@ -455,6 +467,32 @@ impl Reporter {
             };
             self.line = line;
             written
+        }
+    }
+
+    /// Replaces, in a failure event's line, the failure texts already printed on an earlier
+    /// line with a reference to them, and remembers this event's own. JSON keeps every field.
+    fn say_errors_once(&mut self, line: &mut String, ev: &Event) {
+        let Some(error) = ev.data_str("error") else {
+            return;
+        };
+        let error = text::sanitize(&error).trim().to_owned();
+        if error.len() < REFERRED_ERROR_LEN {
+            return;
+        }
+        // Longest first: a deployment's error quotes the resource's, which quotes the step's.
+        let mut shown: Vec<&String> = self.shown_errors.iter().collect();
+        shown.sort_by_key(|e| std::cmp::Reverse(e.len()));
+        let mut referred = false;
+        for earlier in shown {
+            if line.contains(earlier.as_str()) {
+                *line = line.replace(earlier.as_str(), SEE_ABOVE);
+                referred = true;
+                break;
+            }
+        }
+        if !referred && self.shown_errors.len() < 64 {
+            self.shown_errors.push(error);
         }
     }
 
@@ -743,6 +781,59 @@ mod tests {
             assert_eq!(text.lines().count(), 2, "{format:?}: {text:?}");
             assert!(text.find("db").unwrap() < text.find("cache").unwrap());
         }
+    }
+
+    #[test]
+    fn a_failure_is_said_once_in_text_and_kept_whole_in_json() {
+        let error = "quota exceeded: no more than 5 databases per team; ask database-team";
+        let events = [
+            Event::new(EventKind::StepFailed, "shop")
+                .with("resource_name", "db")
+                .with("step_name", "check-quota")
+                .with("error", error),
+            Event::new(EventKind::WorkflowFailed, "shop")
+                .with("workflow_name", "provision-postgres")
+                .with("error", error),
+            Event::new(EventKind::ResourceFailed, "shop")
+                .with("resource_name", "db")
+                .with("error", error),
+            Event::new(EventKind::DeploymentFailed, "shop").with(
+                "error",
+                format!("db: resource 'db' (postgres) failed at step 'check-quota': {error}"),
+            ),
+        ];
+        let (mut r, out) = reporter(OutputFormat::Text);
+        for ev in &events {
+            r.event(ev).unwrap();
+        }
+        r.flush().unwrap();
+        let text = out.text();
+        assert_eq!(text.matches(error).count(), 1, "{text}");
+        assert_eq!(text.matches(SEE_ABOVE).count(), 3, "{text}");
+        assert!(
+            text.contains("failed at step 'check-quota': (the error above)"),
+            "{text}"
+        );
+
+        let (mut r, out) = reporter(OutputFormat::Json);
+        for ev in &events {
+            r.event(ev).unwrap();
+        }
+        r.flush().unwrap();
+        assert_eq!(out.text().matches(error).count(), 4);
+
+        // A short text is clearer repeated than referred to.
+        let (mut r, out) = reporter(OutputFormat::Text);
+        for kind in [EventKind::StepFailed, EventKind::ResourceFailed] {
+            r.event(
+                &Event::new(kind, "shop")
+                    .with("resource_name", "db")
+                    .with("error", "boom"),
+            )
+            .unwrap();
+        }
+        r.flush().unwrap();
+        assert_eq!(out.text().matches("boom").count(), 2);
     }
 
     #[test]

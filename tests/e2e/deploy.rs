@@ -142,6 +142,17 @@ fn failing_example_with_custom_providers() {
     .run();
     run.assert_code(1);
     assert!(run.stdout.contains("Resource failed"), "{}", run.stdout);
+    // The step, workflow, resource and deployment events all carry the same text: the event
+    // log prints it once and refers to it after that; the footer gives the verdict in full.
+    let reason = "no more than 5 databases per team";
+    let log: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with('[')).collect();
+    let saying = log.iter().filter(|l| l.contains(reason)).count();
+    assert_eq!(saying, 1, "{}", run.stdout);
+    assert!(
+        log.iter().filter(|l| l.contains("(the error above)")).count() >= 2,
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
