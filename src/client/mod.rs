@@ -74,6 +74,9 @@ impl Submission {
 /// One resource as `GET /api/resources?app=` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ResourceRecord {
+    /// The server's numeric id, for `GET /api/resources/<id>` (innominatus).
+    #[serde(default)]
+    pub id: Option<u64>,
     /// Resource name within the app.
     pub resource_name: String,
     /// Resource type.
@@ -276,6 +279,54 @@ impl ApiClient {
         }
         let answer: ResourcesAnswer = json_body(resp).await?;
         Ok(answer.resources.unwrap_or_default())
+    }
+
+    /// The resources of `app`, with the reason of every failure the list leaves out filled in
+    /// from [`ApiClient::failure_reason`]: an innominatus server never sets `error_message`
+    /// when its engine fails a resource, so without this a failure learned by polling (after a
+    /// stream gap, on a redeploy that publishes nothing) would have no reason at all.
+    pub async fn resources_with_reasons(&self, app: &str) -> Result<Vec<ResourceRecord>, Error> {
+        let mut records = self.resources(app).await?;
+        for record in &mut records {
+            if record.state == "failed" && record.error.is_none() {
+                if let Some(id) = record.id {
+                    record.error = self.failure_reason(id).await;
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    /// Why a resource failed, from its state history (`GET /api/resources/<id>`, innominatus:
+    /// `state_transitions`, newest first, each with `to_state` and `reason`). `None` when the
+    /// server keeps no such history or cannot be asked: the reason is a courtesy, never a
+    /// reason to fail the command.
+    pub async fn failure_reason(&self, id: u64) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Transition {
+            #[serde(default)]
+            to_state: String,
+            #[serde(default)]
+            reason: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Detail {
+            #[serde(default)]
+            state_transitions: Vec<Transition>,
+        }
+        let detail: Detail = self.get_json(&format!("/api/resources/{id}")).await.ok()?;
+        let reason = detail
+            .state_transitions
+            .into_iter()
+            .find(|t| t.to_state == "failed")?
+            .reason?;
+        // innominatus words an engine failure `Failed to provision: <error>`.
+        let reason = reason
+            .strip_prefix("Failed to provision: ")
+            .unwrap_or(&reason)
+            .trim()
+            .to_owned();
+        (!reason.is_empty()).then_some(reason)
     }
 
     /// A deployment's status (`GET /api/deployments/<id>`, our server only).

@@ -351,7 +351,10 @@ async fn reconcile(
     reporter: &mut Reporter,
     stop: &mut Stop,
 ) -> Result<Option<WatchEnd>, Error> {
-    let answer = match stop.bound(follow.client.resources(follow.app)).await {
+    let answer = match stop
+        .bound(follow.client.resources_with_reasons(follow.app))
+        .await
+    {
         Ok(answer) => answer,
         Err(end) => return Ok(Some(end)),
     };

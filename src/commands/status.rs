@@ -83,6 +83,9 @@ pub struct ResourceInfo {
     pub error: Option<String>,
     /// When its state last changed (RFC 3339), when the server says.
     pub updated_at: Option<String>,
+    /// The server's numeric id (where to ask why it failed); not part of the output.
+    #[serde(skip)]
+    pub id: Option<u64>,
 }
 
 /// Runs `ctl status`.
@@ -104,6 +107,16 @@ pub async fn run(args: StatusArgs, settings: Settings) -> Result<ExitStatus, Err
     let resources: Value = client
         .get_json(&format!("/api/resources?app={}", args.app))
         .await?;
+    let mut resources = resource_infos(&resources);
+    // A failure's reason, where the list leaves it out (innominatus keeps it in the
+    // resource's state history).
+    for r in &mut resources {
+        if r.state == "failed" && r.error.is_none() {
+            if let Some(id) = r.id {
+                r.error = client.failure_reason(id).await;
+            }
+        }
+    }
     let status = AppStatus {
         kind: "application.status",
         schema_version: JSON_SCHEMA_VERSION,
@@ -112,7 +125,7 @@ pub async fn run(args: StatusArgs, settings: Settings) -> Result<ExitStatus, Err
         created_at: text(&app, "created_at"),
         updated_at: text(&app, "updated_at"),
         deployment,
-        resources: resource_infos(&resources),
+        resources,
     };
     let shown = render_text(&status, settings.output == OutputFormat::Wide);
     reporter.output(&shown, &status)?;
@@ -152,6 +165,7 @@ fn resource_infos(body: &Value) -> Vec<ResourceInfo> {
             state: text(r, "state").unwrap_or_default(),
             error: text(r, "error").or_else(|| text(r, "error_message")),
             updated_at: text(r, "updated_at"),
+            id: r.get("id").and_then(Value::as_u64),
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));

@@ -149,7 +149,10 @@ fn failing_example_with_custom_providers() {
     let saying = log.iter().filter(|l| l.contains(reason)).count();
     assert_eq!(saying, 1, "{}", run.stdout);
     assert!(
-        log.iter().filter(|l| l.contains("(the error above)")).count() >= 2,
+        log.iter()
+            .filter(|l| l.contains("(the error above)"))
+            .count()
+            >= 2,
         "{}",
         run.stdout
     );

@@ -373,3 +373,39 @@ fn a_lost_answer_to_a_spec_with_workflows_is_not_reported_as_a_success() {
     );
     assert_eq!(peer.posts(), 1);
 }
+
+#[test]
+fn a_failure_learned_by_polling_carries_its_reason() {
+    let reason = "quota exceeded: 5 databases per team";
+    let peer = InnominatusPeer::start(Script {
+        failing_type: Some(("postgres", reason)),
+        ..Script::default()
+    });
+    deploy(&peer, SHOP).assert_code(1);
+    // The unchanged redeploy publishes nothing: the failure is known only from the state of
+    // record, whose list leaves the reason out.
+    let run = deploy_with(&peer, SHOP, &["-o", "json"]);
+    run.assert_code(1);
+    let result: serde_json::Value =
+        serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    assert!(
+        result["error"].as_str().is_some_and(|e| e.contains(reason)),
+        "{result}"
+    );
+    let db = result["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "db")
+        .unwrap();
+    assert_eq!(db["error"], reason, "{result}");
+
+    let text = deploy(&peer, SHOP);
+    text.assert_code(1);
+    assert!(text.stdout.contains(reason), "{}", text.stdout);
+    assert!(!text.stdout.contains("db: db"), "{}", text.stdout);
+
+    let status = ctl(&["status", "shop", "--server", &peer.url]).run();
+    status.assert_code(0);
+    assert!(status.stdout.contains(reason), "{}", status.stdout);
+}

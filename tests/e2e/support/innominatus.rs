@@ -136,6 +136,7 @@ impl InnominatusPeer {
                     )
                     .route("/api/applications/{name}", get(application))
                     .route("/api/resources", get(resources))
+                    .route("/api/resources/{id}", get(resource_detail))
                     .route("/api/events/stream", get(stream))
                     .fallback(html_page)
                     .with_state(state);
@@ -429,6 +430,33 @@ async fn provision(peer: Arc<Peer>, app: String, name: String, kind: String, id:
     }
 }
 
+/// `GET /api/resources/<id>`: the resource with its state history, newest first, where an
+/// engine failure is `requested -> failed` with the reason `Failed to provision: <error>`.
+async fn resource_detail(State(peer): Shared, Path(id): Path<u64>) -> Response {
+    let apps = peer.apps.lock().unwrap();
+    let found = apps.iter().find_map(|(app, (_, res))| {
+        res.iter()
+            .find(|(_, r)| r.id == id)
+            .map(|(name, r)| (app.clone(), name.clone(), r.clone()))
+    });
+    let Some((app, name, r)) = found else {
+        return text(StatusCode::NOT_FOUND, "Resource not found");
+    };
+    let transitions = match (r.state.as_str(), &r.error) {
+        ("failed", Some(error)) => vec![json!({"from_state": "requested", "to_state": "failed",
+            "reason": format!("Failed to provision: {error}"),
+            "transitioned_at": "2026-01-01T00:00:00Z"})],
+        (state, _) => vec![json!({"from_state": "requested", "to_state": state,
+            "reason": "state change", "transitioned_at": "2026-01-01T00:00:00Z"})],
+    };
+    Json(
+        json!({"id": r.id, "application_name": app, "resource_name": name,
+                "resource_type": r.kind, "state": r.state, "error_message": null,
+                "state_transitions": transitions}),
+    )
+    .into_response()
+}
+
 /// `GET /api/applications`: every stored app, keyed by name (no deployments).
 async fn applications(State(peer): Shared) -> Response {
     let apps = peer.apps.lock().unwrap();
@@ -457,9 +485,11 @@ async fn resources(State(peer): Shared, Query(query): Query<BTreeMap<String, Str
         .map(|(_, res)| {
             res.iter()
                 .map(|(name, r)| {
+                    // As innominatus: the engine never sets `error_message`; why a
+                    // resource failed is only in its state history.
                     json!({"id": r.id, "application_name": app, "resource_name": name,
                            "resource_type": r.kind, "state": r.state,
-                           "error_message": r.error})
+                           "error_message": null})
                 })
                 .collect()
         })
