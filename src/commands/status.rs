@@ -290,6 +290,7 @@ mod tests {
                 state: "failed".into(),
                 error: Some("quota".into()),
                 updated_at: None,
+                id: None,
             }],
         };
         let text = render_text(&status, false);
