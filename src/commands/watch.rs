@@ -87,7 +87,7 @@ pub async fn run(args: WatchArgs, settings: Settings) -> Result<ExitStatus, Erro
             return Err(Error::Usage("--deployment needs an id".to_owned()));
         }
     }
-    let client = ApiClient::new(&settings.server, settings.api_key.clone())?;
+    let client = ApiClient::for_settings(&settings)?;
     let mut reporter = Reporter::new(&settings, args.all);
     let mut interrupt = Interrupt::listen();
     let started = Instant::now();
