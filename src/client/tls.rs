@@ -148,24 +148,7 @@ impl TlsProblem {
 
     /// Finds the rustls error in `error`'s chain of causes, if the failure was TLS's.
     pub fn of(error: &(dyn std::error::Error + 'static)) -> Option<TlsProblem> {
-        let mut next = Some(error);
-        while let Some(cause) = next {
-            if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
-                return Some(Self::from_rustls(tls));
-            }
-            // `io::Error::source` skips the error it wraps (it returns that error's source),
-            // and hyper-rustls reports handshake failures as an `io::Error` around the rustls
-            // error: look inside.
-            if let Some(tls) = cause
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            {
-                return Some(Self::from_rustls(tls));
-            }
-            next = cause.source();
-        }
-        None
+        find_rustls(error).map(Self::from_rustls)
     }
 
     fn from_rustls(error: &rustls::Error) -> TlsProblem {
@@ -187,6 +170,22 @@ impl TlsProblem {
     }
 }
 
+/// The rustls error in `error` or its causes. `io::Error::source` skips the error it wraps
+/// (it returns that error's source), and hyper-rustls reports a handshake failure as an
+/// `io::Error` around an `io::Error` around the rustls error: each one is looked inside.
+fn find_rustls<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    if let Some(inner) = error
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        return find_rustls(inner);
+    }
+    error.source().and_then(find_rustls)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +197,8 @@ mod tests {
             rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
         );
         assert_eq!(TlsProblem::of(&io), Some(TlsProblem::UnknownIssuer));
+        let twice = std::io::Error::other(io);
+        assert_eq!(TlsProblem::of(&twice), Some(TlsProblem::UnknownIssuer));
         let plain = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         assert_eq!(TlsProblem::of(&plain), None);
         let expired = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);

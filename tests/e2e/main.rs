@@ -11,3 +11,4 @@ mod innominatus;
 mod json;
 mod resilience;
 mod terminal;
+mod tls;
