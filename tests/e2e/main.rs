@@ -9,6 +9,7 @@ mod commands;
 mod deploy;
 mod innominatus;
 mod json;
+mod proxies;
 mod resilience;
 mod terminal;
 mod tls;
