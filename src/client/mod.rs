@@ -244,7 +244,7 @@ impl ApiClient {
     /// `RequestBuilder::header` appends, and a server that reads the field as a list (nginx +
     /// nchan) refuses `application/json, text/event-stream` on its event stream with 403.
     fn request(&self, method: Method, url: Url, accept: &'static str) -> RequestBuilder {
-        let same_origin = url.origin() == self.origin.origin();
+        let same_origin = self.sends_credentials_to(&url);
         let mut req = self.http.request(method, url).header(ACCEPT, accept);
         if !same_origin {
             return req;
@@ -259,6 +259,11 @@ impl ApiClient {
             req = req.basic_auth(user, password.as_ref().map(Secret::expose));
         }
         req
+    }
+
+    /// Whether a request to `url` carries the configured credentials (if there are any).
+    fn sends_credentials_to(&self, url: &Url) -> bool {
+        url.origin() == self.origin.origin()
     }
 
     /// Sends `method url`, following redirects under the rules in the module doc; `decorate`
@@ -280,6 +285,21 @@ impl ApiClient {
                 .await
                 .map_err(|e| self.transport_error(e))?;
             let status = resp.status();
+            let has_credentials = self.api_key.is_some() || self.basic.is_some();
+            if status == StatusCode::UNAUTHORIZED
+                && has_credentials
+                && !self.sends_credentials_to(&url)
+            {
+                // Say why, or the user is told to pass the key they passed.
+                return Err(Error::Rejected {
+                    status: status.as_u16(),
+                    message: format!(
+                        "{} answered 401 after a redirect; the API key is sent only to {} (same scheme, host and port), never to another origin; if that server is the right one, use it as --server",
+                        redact(&url),
+                        self.base
+                    ),
+                });
+            }
             if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
                 return Ok(resp);
             }
@@ -654,6 +674,84 @@ fn error_message(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn authorization(client: &ApiClient, url: &str) -> Option<String> {
+        let request = client
+            .request(Method::GET, Url::parse(url).unwrap(), JSON)
+            .build()
+            .unwrap();
+        request
+            .headers()
+            .get(AUTHORIZATION)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn credentials_go_only_to_the_configured_origin() {
+        let client =
+            ApiClient::new("https://api.example:8443/idp", Some(Secret::new("k1"))).unwrap();
+        let same = [
+            "https://api.example:8443/idp/api/applications",
+            "https://api.example:8443/elsewhere",
+            "https://API.example:8443/x",
+        ];
+        for url in same {
+            assert_eq!(
+                authorization(&client, url).as_deref(),
+                Some("Bearer k1"),
+                "{url}"
+            );
+        }
+        for url in [
+            "http://api.example:8443/idp/api/applications",
+            "https://api.example/idp/api/applications",
+            "https://other.example:8443/idp/api/applications",
+        ] {
+            assert_eq!(authorization(&client, url), None, "{url}");
+        }
+        // The default port is the port.
+        let client = ApiClient::new("https://api.example", Some(Secret::new("k1"))).unwrap();
+        assert!(authorization(&client, "https://api.example:443/x").is_some());
+        assert!(authorization(&client, "http://api.example:443/x").is_none());
+    }
+
+    #[test]
+    fn url_credentials_are_taken_out_of_the_url_and_sent_as_basic_auth() {
+        let client = ApiClient::new("https://user:p%40ss@api.example/idp", None).unwrap();
+        assert_eq!(client.base(), "https://api.example/idp");
+        assert!(!format!("{client:?}").contains("p%40ss"));
+        assert!(!format!("{client:?}").contains("p@ss"));
+        // base64("user:p@ss")
+        assert_eq!(
+            authorization(&client, "https://api.example/idp/api/x").as_deref(),
+            Some("Basic dXNlcjpwQHNz")
+        );
+        assert_eq!(authorization(&client, "https://other.example/x"), None);
+        // An API key wins.
+        let client =
+            ApiClient::new("https://user:pw@api.example", Some(Secret::new("k2"))).unwrap();
+        assert_eq!(
+            authorization(&client, "https://api.example/x").as_deref(),
+            Some("Bearer k2")
+        );
+    }
+
+    #[test]
+    fn a_redirected_post_names_the_server_to_use() {
+        let location = Url::parse("https://u:pw@new.example/idp/api/applications").unwrap();
+        let err = post_redirected(StatusCode::MOVED_PERMANENTLY, &location);
+        assert_eq!(err.exit_status(), crate::ExitStatus::Rejected);
+        let text = err.to_string();
+        assert!(
+            text.contains("use --server https://new.example/idp)"),
+            "{text}"
+        );
+        assert!(!text.contains("pw"), "{text}");
+        let elsewhere = Url::parse("https://new.example/moved").unwrap();
+        let text = post_redirected(StatusCode::FOUND, &elsewhere).to_string();
+        assert!(text.contains("https://new.example/moved"), "{text}");
+        assert!(text.contains("check the --server URL"), "{text}");
+    }
 
     #[test]
     fn error_messages_from_every_server_style() {

@@ -169,11 +169,14 @@ async fn attach(
 
 /// The app's deployment that is still running, if the server says so. A server whose answer
 /// is not our shape (innominatus lists specs) has no deployments to follow: the app's stream
-/// is followed instead. Authentication failures and an unreachable server are errors.
+/// is followed instead. Authentication failures, an unreachable server and a refused TLS
+/// certificate are errors.
 async fn running_deployment(client: &ApiClient, app: &str) -> Result<Lookup, Error> {
     let apps: BTreeMap<String, AppSummary> = match client.get_json("/api/applications").await {
         Ok(apps) => apps,
-        Err(e @ (Error::Rejected { .. } | Error::Unreachable { .. })) => return Err(e),
+        Err(e @ (Error::Rejected { .. } | Error::Unreachable { .. } | Error::Tls { .. })) => {
+            return Err(e);
+        }
         Err(_) => return Ok(Lookup::Unsupported),
     };
     Ok(classify(apps.get(app)))

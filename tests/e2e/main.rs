@@ -10,6 +10,8 @@ mod deploy;
 mod innominatus;
 mod json;
 mod proxies;
+mod redirects;
 mod resilience;
 mod terminal;
 mod tls;
+mod url_credentials;

@@ -133,6 +133,8 @@ fn a_certificate_from_an_unknown_authority_is_explained() {
     let server = tls_server(&pki);
     let run = ctl(&["deploy", APP, "-w", "--server", &server.url]).run();
     assert_certificate_error(&run, "unknown issuer", "--certificate-authority");
+    let run = ctl(&["watch", "shop", "--server", &server.url]).run();
+    assert_certificate_error(&run, "unknown issuer", "--certificate-authority");
     // Another CA than the server's is no better.
     let other = Pki::localhost();
     let run = ctl(&["list", "--server", &server.url])
