@@ -83,7 +83,7 @@ _ctl() {
 
     case "${cmd}" in
         ctl)
-            opts="-o -v -q -h -V --server --api-key --output --color --verbose --quiet --icons --timestamps --context --config --help --version deploy watch status list delete validate completion man server help"
+            opts="-o -v -q -h -V --server --api-key --output --color --verbose --quiet --icons --timestamps --context --config --certificate-authority --insecure-skip-tls-verify --help --version deploy watch status list delete validate completion man server help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -125,6 +125,10 @@ _ctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --certificate-authority)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -147,7 +151,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__delete)
-            opts="-w -o -q -v -h --watch --timeout --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
+            opts="-w -o -q -v -h --watch --timeout --server --api-key --output --color --quiet --icons --timestamps --context --config --certificate-authority --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -193,6 +197,10 @@ _ctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --certificate-authority)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -201,7 +209,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__deploy)
-            opts="-w -o -q -v -h --watch --all --timeout --idle-timeout --retry-budget --local --providers --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
+            opts="-w -o -q -v -h --watch --all --timeout --idle-timeout --retry-budget --local --providers --server --api-key --output --color --quiet --icons --timestamps --context --config --certificate-authority --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -256,6 +264,10 @@ _ctl() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --certificate-authority)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -421,7 +433,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__list)
-            opts="-o -q -v -h --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
+            opts="-o -q -v -h --server --api-key --output --color --quiet --icons --timestamps --context --config --certificate-authority --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -463,6 +475,10 @@ _ctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --certificate-authority)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -485,7 +501,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__server)
-            opts="-v -h --listen --data-dir --in-memory --providers --key --api-keys-file --keepalive --retention --verbose --help"
+            opts="-v -h --listen --data-dir --in-memory --providers --key --api-keys-file --keepalive --retention --tls-cert --tls-key --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -519,6 +535,14 @@ _ctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --tls-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -527,7 +551,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__status)
-            opts="-o -q -v -h --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
+            opts="-o -q -v -h --server --api-key --output --color --quiet --icons --timestamps --context --config --certificate-authority --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -566,6 +590,10 @@ _ctl() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --certificate-authority)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -577,7 +605,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__validate)
-            opts="-o -q -v -h --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
+            opts="-o -q -v -h --server --api-key --output --color --quiet --icons --timestamps --context --config --certificate-authority --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -619,6 +647,10 @@ _ctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --certificate-authority)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -627,7 +659,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__watch)
-            opts="-o -q -v -h --deployment --since --all --timeout --idle-timeout --retry-budget --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
+            opts="-o -q -v -h --deployment --since --all --timeout --idle-timeout --retry-budget --server --api-key --output --color --quiet --icons --timestamps --context --config --certificate-authority --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -686,6 +718,10 @@ _ctl() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --certificate-authority)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
