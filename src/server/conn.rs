@@ -373,6 +373,17 @@ mod tests {
         mpsc::UnboundedReceiver<mpsc::Sender<Bytes>>,
         CancellationToken,
     ) {
+        start_with(None).await
+    }
+
+    /// [`start`], over TLS when `tls` is given.
+    async fn start_with(
+        tls: Option<crate::server::ServerTls>,
+    ) -> (
+        SocketAddr,
+        mpsc::UnboundedReceiver<mpsc::Sender<Bytes>>,
+        CancellationToken,
+    ) {
         let (bodies, streams) = mpsc::unbounded_channel();
         let router = Router::new()
             .route(
@@ -393,7 +404,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let cancel = CancellationToken::new();
-        tokio::spawn(super::super::accept(listener, router, None, cancel.clone()));
+        tokio::spawn(super::super::accept(listener, router, tls, cancel.clone()));
         (addr, streams, cancel)
     }
 
@@ -405,7 +416,11 @@ mod tests {
     }
 
     /// Reads from `conn` into `seen` until `done` holds for what was read; fails at the deadline.
-    async fn read_until(conn: &mut TcpStream, seen: &mut String, done: impl Fn(&str) -> bool) {
+    async fn read_until(
+        conn: &mut (impl AsyncRead + Unpin),
+        seen: &mut String,
+        done: impl Fn(&str) -> bool,
+    ) {
         let mut buf = [0u8; 4096];
         while !done(seen) {
             let n = tokio::time::timeout(DEADLINE, conn.read(&mut buf))
@@ -452,6 +467,50 @@ mod tests {
         assert!(seen.ends_with("\r\n\r\n9\r\ndata: a\n\n\r\n"), "{seen}");
         drop(body);
         assert_eq!(read_to_end(&mut conn).await, "0\r\n\r\n");
+    }
+
+    #[tokio::test]
+    async fn over_tls_a_stream_is_written_here_and_dropped_when_its_client_leaves() {
+        use std::sync::Arc;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (cert_file, key_file) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&cert_file, cert.pem()).unwrap();
+        std::fs::write(&key_file, key.serialize_pem()).unwrap();
+        let tls = crate::server::ServerTls::from_pem_files(&cert_file, &key_file).unwrap();
+        let (addr, mut streams, _cancel) = start_with(Some(tls)).await;
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.der().clone()).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let mut conn = connector.connect(name, tcp).await.unwrap();
+        conn.write_all(b"GET /api/events/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let body = streams.recv().await.unwrap();
+        body.send(Bytes::from_static(b"data: a\n\n")).await.unwrap();
+        let mut seen = String::new();
+        read_until(&mut conn, &mut seen, |s| s.contains("data: a")).await;
+        // Our writer's answer (hyper's would keep the connection alive).
+        assert!(seen.starts_with("HTTP/1.1 200 OK\r\n"), "{seen}");
+        assert!(seen.contains("connection: close\r\n"), "{seen}");
+        drop(conn);
+        tokio::time::timeout(DEADLINE, body.closed())
+            .await
+            .expect("the server lets go of the stream");
     }
 
     #[tokio::test]
