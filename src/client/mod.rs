@@ -12,7 +12,7 @@
 //! as JSON or as plain text; check `Content-Type` before trusting a body (unknown paths answer an
 //! HTML page).
 //!
-//! Redirects are followed here, not by reqwest ([`ApiClient::send`]): reqwest's policy keeps
+//! Redirects are followed here, not by reqwest (`ApiClient::send`): reqwest's policy keeps
 //! the `Authorization` header across a change of scheme, and would turn a `POST` answered with
 //! `301`/`302`/`303` into a bodiless `GET`. GETs and the event stream follow up to
 //! [`MAX_REDIRECTS`]; a submission follows only `307`/`308` (with its body). Credentials (the
