@@ -55,6 +55,8 @@ const EVENT_BYTES: usize = 250;
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 fn main() -> Res<()> {
+    // reqwest is built without a crypto provider of its own; ctl installs ring.
+    ctl::client::tls::install_crypto_provider();
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let Some(scenario) = args.next() else {
         eprintln!(

@@ -83,7 +83,7 @@ _ctl() {
 
     case "${cmd}" in
         ctl)
-            opts="-o -v -q -h -V --server --api-key --output --color --verbose --quiet --icons --timestamps --context --config --help --version deploy watch status list delete validate completion man server help"
+            opts="-o -v -q -h -V --server --api-key --output --color --verbose --quiet --icons --timestamps --context --config --certificate-authority --insecure-skip-tls-verify --help --version deploy watch status list delete validate completion man server help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -125,6 +125,10 @@ _ctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --certificate-authority)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -147,7 +151,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__delete)
-            opts="-w -o -q -v -h --watch --timeout --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
+            opts="-w -o -q -v -h --watch --timeout --server --api-key --output --color --quiet --icons --timestamps --context --config --certificate-authority --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -193,6 +197,10 @@ _ctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --certificate-authority)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -201,7 +209,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__deploy)
-            opts="-w -o -q -v -h --watch --all --timeout --idle-timeout --retry-budget --max-event-size --local --providers --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
+            opts="-w -o -q -v -h --watch --all --timeout --idle-timeout --retry-budget --max-event-size --local --providers --server --api-key --output --color --quiet --icons --timestamps --context --config --certificate-authority --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -260,6 +268,10 @@ _ctl() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --certificate-authority)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -425,7 +437,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__list)
-            opts="-o -q -v -h --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
+            opts="-o -q -v -h --server --api-key --output --color --quiet --icons --timestamps --context --config --certificate-authority --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -467,6 +479,10 @@ _ctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --certificate-authority)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -489,7 +505,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__server)
-            opts="-v -h --listen --data-dir --in-memory --providers --key --api-keys-file --keepalive --retention --verbose --help"
+            opts="-v -h --listen --data-dir --in-memory --providers --key --api-keys-file --keepalive --retention --tls-cert --tls-key --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -523,6 +539,14 @@ _ctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --tls-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -531,7 +555,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__status)
-            opts="-o -q -v -h --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
+            opts="-o -q -v -h --server --api-key --output --color --quiet --icons --timestamps --context --config --certificate-authority --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -570,6 +594,10 @@ _ctl() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --certificate-authority)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -581,7 +609,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__validate)
-            opts="-o -q -v -h --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
+            opts="-o -q -v -h --server --api-key --output --color --quiet --icons --timestamps --context --config --certificate-authority --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -623,6 +651,10 @@ _ctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --certificate-authority)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -631,7 +663,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__watch)
-            opts="-o -q -v -h --deployment --follow --since --all --timeout --idle-timeout --retry-budget --max-event-size --server --api-key --output --color --quiet --icons --timestamps --context --config --verbose --help"
+            opts="-o -q -v -h --deployment --follow --since --all --timeout --idle-timeout --retry-budget --max-event-size --server --api-key --output --color --quiet --icons --timestamps --context --config --certificate-authority --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -694,6 +726,10 @@ _ctl() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --certificate-authority)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

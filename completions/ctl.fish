@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_ctl_global_optspecs
-    string join \n server= api-key= o/output= color= v/verbose q/quiet icons= timestamps= context= config= h/help V/version
+    string join \n server= api-key= o/output= color= v/verbose q/quiet icons= timestamps= context= config= certificate-authority= insecure-skip-tls-verify h/help V/version
 end
 
 function __fish_ctl_needs_command
@@ -41,8 +41,10 @@ relative\t'`[+12.3s]` since the command started'
 none\t'No timestamp'"
 complete -c ctl -n "__fish_ctl_needs_command" -l context -d 'Named context from the config file: its server and API key (overrides current-context)' -r
 complete -c ctl -n "__fish_ctl_needs_command" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]' -r -F
+complete -c ctl -n "__fish_ctl_needs_command" -l certificate-authority -d 'PEM file of the certificate authorities to trust for an https server, instead of the system\'s' -r -F
 complete -c ctl -n "__fish_ctl_needs_command" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_needs_command" -s q -l quiet -d 'Print only the essential output (event lines or JSON); no banners or notes'
+complete -c ctl -n "__fish_ctl_needs_command" -l insecure-skip-tls-verify -d 'Do not check the https server\'s certificate (insecure: for test servers only; warns on every run)'
 complete -c ctl -n "__fish_ctl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ctl -n "__fish_ctl_needs_command" -s V -l version -d 'Print version'
 complete -c ctl -n "__fish_ctl_needs_command" -f -a "deploy" -d 'Submit a Score spec to the platform server, and optionally watch it deploy'
@@ -77,10 +79,12 @@ relative\t'`[+12.3s]` since the command started'
 none\t'No timestamp'"
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -l context -d 'Named context from the config file: its server and API key (overrides current-context)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]' -r -F
+complete -c ctl -n "__fish_ctl_using_subcommand deploy" -l certificate-authority -d 'PEM file of the certificate authorities to trust for an https server, instead of the system\'s' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -s w -l watch -d 'Watch the deployment and exit with its outcome'
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -l all -d 'Also show internal events (stream bookkeeping, unknown event types)'
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -l local -d 'Run against a throwaway in-process server (in-memory store); implies --watch'
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -s q -l quiet -d 'Print only the essential output (event lines or JSON); no banners or notes'
+complete -c ctl -n "__fish_ctl_using_subcommand deploy" -l insecure-skip-tls-verify -d 'Do not check the https server\'s certificate (insecure: for test servers only; warns on every run)'
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l deployment -d 'Follow this deployment to its end and exit with its outcome' -r
@@ -106,9 +110,11 @@ relative\t'`[+12.3s]` since the command started'
 none\t'No timestamp'"
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l context -d 'Named context from the config file: its server and API key (overrides current-context)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]' -r -F
+complete -c ctl -n "__fish_ctl_using_subcommand watch" -l certificate-authority -d 'PEM file of the certificate authorities to trust for an https server, instead of the system\'s' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l follow -d 'Show the app\'s events as they come, later deployments included, until Ctrl-C (exit 0) or --timeout, instead of following one deployment to its end'
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l all -d 'Also show internal events (stream bookkeeping, unknown event types)'
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -s q -l quiet -d 'Print only the essential output (event lines or JSON); no banners or notes'
+complete -c ctl -n "__fish_ctl_using_subcommand watch" -l insecure-skip-tls-verify -d 'Do not check the https server\'s certificate (insecure: for test servers only; warns on every run)'
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ctl -n "__fish_ctl_using_subcommand status" -l server -d 'Platform server base URL [default: http://localhost:8081]' -r
@@ -128,7 +134,9 @@ relative\t'`[+12.3s]` since the command started'
 none\t'No timestamp'"
 complete -c ctl -n "__fish_ctl_using_subcommand status" -l context -d 'Named context from the config file: its server and API key (overrides current-context)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand status" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]' -r -F
+complete -c ctl -n "__fish_ctl_using_subcommand status" -l certificate-authority -d 'PEM file of the certificate authorities to trust for an https server, instead of the system\'s' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand status" -s q -l quiet -d 'Print only the essential output (event lines or JSON); no banners or notes'
+complete -c ctl -n "__fish_ctl_using_subcommand status" -l insecure-skip-tls-verify -d 'Do not check the https server\'s certificate (insecure: for test servers only; warns on every run)'
 complete -c ctl -n "__fish_ctl_using_subcommand status" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ctl -n "__fish_ctl_using_subcommand list" -l server -d 'Platform server base URL [default: http://localhost:8081]' -r
@@ -148,7 +156,9 @@ relative\t'`[+12.3s]` since the command started'
 none\t'No timestamp'"
 complete -c ctl -n "__fish_ctl_using_subcommand list" -l context -d 'Named context from the config file: its server and API key (overrides current-context)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand list" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]' -r -F
+complete -c ctl -n "__fish_ctl_using_subcommand list" -l certificate-authority -d 'PEM file of the certificate authorities to trust for an https server, instead of the system\'s' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand list" -s q -l quiet -d 'Print only the essential output (event lines or JSON); no banners or notes'
+complete -c ctl -n "__fish_ctl_using_subcommand list" -l insecure-skip-tls-verify -d 'Do not check the https server\'s certificate (insecure: for test servers only; warns on every run)'
 complete -c ctl -n "__fish_ctl_using_subcommand list" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ctl -n "__fish_ctl_using_subcommand delete" -l timeout -d 'With --watch: stop waiting after this long (exit code 3)' -r
@@ -169,8 +179,10 @@ relative\t'`[+12.3s]` since the command started'
 none\t'No timestamp'"
 complete -c ctl -n "__fish_ctl_using_subcommand delete" -l context -d 'Named context from the config file: its server and API key (overrides current-context)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand delete" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]' -r -F
+complete -c ctl -n "__fish_ctl_using_subcommand delete" -l certificate-authority -d 'PEM file of the certificate authorities to trust for an https server, instead of the system\'s' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand delete" -s w -l watch -d 'Watch the teardown: wait for the server\'s `application.deleted` event'
 complete -c ctl -n "__fish_ctl_using_subcommand delete" -s q -l quiet -d 'Print only the essential output (event lines or JSON); no banners or notes'
+complete -c ctl -n "__fish_ctl_using_subcommand delete" -l insecure-skip-tls-verify -d 'Do not check the https server\'s certificate (insecure: for test servers only; warns on every run)'
 complete -c ctl -n "__fish_ctl_using_subcommand delete" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand delete" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ctl -n "__fish_ctl_using_subcommand validate" -l server -d 'Platform server base URL [default: http://localhost:8081]' -r
@@ -190,20 +202,24 @@ relative\t'`[+12.3s]` since the command started'
 none\t'No timestamp'"
 complete -c ctl -n "__fish_ctl_using_subcommand validate" -l context -d 'Named context from the config file: its server and API key (overrides current-context)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand validate" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]' -r -F
+complete -c ctl -n "__fish_ctl_using_subcommand validate" -l certificate-authority -d 'PEM file of the certificate authorities to trust for an https server, instead of the system\'s' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand validate" -s q -l quiet -d 'Print only the essential output (event lines or JSON); no banners or notes'
+complete -c ctl -n "__fish_ctl_using_subcommand validate" -l insecure-skip-tls-verify -d 'Do not check the https server\'s certificate (insecure: for test servers only; warns on every run)'
 complete -c ctl -n "__fish_ctl_using_subcommand validate" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ctl -n "__fish_ctl_using_subcommand completion" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand completion" -s h -l help -d 'Print help'
 complete -c ctl -n "__fish_ctl_using_subcommand man" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand man" -s h -l help -d 'Print help'
-complete -c ctl -n "__fish_ctl_using_subcommand server" -l listen -d 'Address to listen on (HOST:PORT). Port 0 picks a free port; the address actually bound is printed to stderr as `listening on http://ADDR`' -r
+complete -c ctl -n "__fish_ctl_using_subcommand server" -l listen -d 'Address to listen on (HOST:PORT). Port 0 picks a free port; the address actually bound is printed to stderr as `listening on http://ADDR` (`https://` with --tls-cert)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l data-dir -d 'Directory of the server\'s database [default: the per-user data directory, e.g. ~/.local/share/ctl]' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l providers -d 'Provider catalogue (YAML) to use instead of the built-in one' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l key -d 'API key for team `default` (repeatable). Without any key the server accepts every request and listens on loopback addresses only. (`--api-key` is the client\'s option.)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l api-keys-file -d 'YAML file of API keys and their teams: `keys: [{key: KEY, team: TEAM}, ...]`. A team sees and deploys only its own applications' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l keepalive -d 'Interval of keep-alive comments on event streams (e.g. 15s, 500ms)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l retention -d 'Keep at most N events, deleting the oldest. A stream resuming from before the oldest kept event gets one `stream.gap` event' -r
+complete -c ctl -n "__fish_ctl_using_subcommand server" -l tls-cert -d 'Serve HTTPS with this PEM certificate chain (the server\'s certificate first); needs --tls-key' -r -F
+complete -c ctl -n "__fish_ctl_using_subcommand server" -l tls-key -d 'The PEM private key of --tls-cert' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l in-memory -d 'Keep everything in memory; nothing survives a restart'
 complete -c ctl -n "__fish_ctl_using_subcommand server" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand server" -s h -l help -d 'Print help'

@@ -56,7 +56,7 @@ const LOCAL_COMMANDS: [&str; 3] = ["completion", "man", "server"];
 
 /// The global options that only the client commands read (ids of [`GlobalArgs`] fields).
 /// `--verbose` is not among them: every command's errors honour it.
-const CLIENT_OPTIONS: [&str; 9] = [
+const CLIENT_OPTIONS: [&str; 11] = [
     "server",
     "api_key",
     "output",
@@ -66,6 +66,8 @@ const CLIENT_OPTIONS: [&str; 9] = [
     "timestamps",
     "context",
     "config",
+    "certificate_authority",
+    "insecure_skip_tls_verify",
 ];
 
 /// The command line definition: [`Cli`] with the client's options hidden from the help of the
@@ -224,6 +226,22 @@ pub struct GlobalArgs {
     /// Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]
     #[arg(long, global = true, env = "CTL_CONFIG", value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
+
+    /// PEM file of the certificate authorities to trust for an https server, instead of the
+    /// system's
+    #[arg(long, global = true, env = "CTL_CA_CERT", value_name = "FILE")]
+    pub certificate_authority: Option<std::path::PathBuf>,
+
+    /// Do not check the https server's certificate (insecure: for test servers only; warns on
+    /// every run)
+    #[arg(
+        long,
+        global = true,
+        env = "CTL_INSECURE_SKIP_TLS_VERIFY",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        conflicts_with = "certificate_authority"
+    )]
+    pub insecure_skip_tls_verify: bool,
 }
 
 /// The subcommands.
@@ -299,6 +317,9 @@ fn after_help() -> String {
     let mut text = crate::exit::ExitStatus::help_table();
     text.push_str(
         "\nEnvironment:\n  CTL_SERVER, CTL_API_KEY (or IDP_API_KEY), CTL_COLOR, CTL_IDLE_TIMEOUT, NO_COLOR\n",
+    );
+    text.push_str(
+        "  CTL_CA_CERT, CTL_INSECURE_SKIP_TLS_VERIFY, HTTPS_PROXY, HTTP_PROXY, NO_PROXY (TLS and proxies)\n",
     );
     text.push_str(
         "  CTL_CONTEXT, CTL_CONFIG (config file contexts; see docs/configuration.md)\n\n\

@@ -11,6 +11,7 @@
 //!   staging:
 //!     server: https://staging.example.com
 //!     api-key-command: pass show platform/staging   # run with `sh -c`, first line of stdout
+//!     certificate-authority: staging-ca.pem         # relative to this file's directory
 //! ```
 //!
 //! The file lives at `$XDG_CONFIG_HOME/ctl/config.yaml` (`~/.config/ctl/config.yaml` when
@@ -52,6 +53,9 @@ pub struct Context {
     pub server: Option<String>,
     /// Where the API key comes from, if anywhere.
     pub api_key: Option<KeySource>,
+    /// `certificate-authority` (a path relative to the file's directory is resolved against it,
+    /// as kubectl does) and `insecure-skip-tls-verify`.
+    pub tls: crate::client::TlsOptions,
 }
 
 /// How a context provides its API key.
@@ -86,6 +90,10 @@ struct RawContext {
     api_key_env: Option<String>,
     #[serde(default)]
     api_key_command: Option<String>,
+    #[serde(default)]
+    certificate_authority: Option<PathBuf>,
+    #[serde(default)]
+    insecure_skip_tls_verify: bool,
 }
 
 /// The default config file: `$XDG_CONFIG_HOME/ctl/config.yaml`, else
@@ -166,11 +174,24 @@ impl Config {
                     ))
                 })?;
             }
+            if raw.insecure_skip_tls_verify && raw.certificate_authority.is_some() {
+                return Err(Error::Usage(format!(
+                    "invalid config file {shown}: context {name:?} sets both certificate-authority and insecure-skip-tls-verify"
+                )));
+            }
+            let ca_file = raw.certificate_authority.map(|ca| match path.parent() {
+                Some(dir) if ca.is_relative() => dir.join(ca),
+                _ => ca,
+            });
             contexts.insert(
                 name,
                 Context {
                     server: raw.server,
                     api_key,
+                    tls: crate::client::TlsOptions {
+                        ca_file,
+                        insecure: raw.insecure_skip_tls_verify,
+                    },
                 },
             );
         }

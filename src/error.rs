@@ -52,6 +52,20 @@ pub enum Error {
         source: reqwest::Error,
     },
 
+    /// A TLS connection could not be set up: the server's certificate was refused, or the
+    /// handshake failed. Not "unreachable": the server answered, and the fix is a flag or a
+    /// certificate, not starting a server.
+    #[error("cannot connect securely to {url}: {problem}")]
+    Tls {
+        /// The server URL (without credentials).
+        url: String,
+        /// What failed.
+        problem: crate::client::tls::TlsProblem,
+        /// The transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+
     /// The server answered 5xx, or something that is not the protocol.
     #[error("server error{}: {message}", status.map(|s| format!(" ({s})")).unwrap_or_default())]
     Server {
@@ -96,10 +110,12 @@ impl Error {
                 ServerError::OpenAccess { .. }
                 | ServerError::NoDataDir
                 | ServerError::Catalogue(_)
-                | ServerError::Keys(_),
+                | ServerError::Keys(_)
+                | ServerError::Tls(_),
             ) => ExitStatus::Usage,
             Error::Rejected { .. } | Error::NotFound { .. } => ExitStatus::Rejected,
             Error::Unreachable { .. }
+            | Error::Tls { .. }
             | Error::Server { .. }
             | Error::StreamLost(_)
             | Error::NoStream { .. }
@@ -116,6 +132,7 @@ impl Error {
                     .to_owned(),
             ),
             Error::NotFound { hint, .. } => Some(hint.clone()),
+            Error::Tls { problem, .. } => Some(problem.hint()),
             Error::Rejected { status: 401, .. } => {
                 Some("pass an API key with --api-key or CTL_API_KEY".to_owned())
             }

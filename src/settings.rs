@@ -15,6 +15,7 @@ use std::time::Duration;
 use std::collections::BTreeMap;
 
 use crate::cli::{ColorChoice, GlobalArgs, IconChoice, OutputFormat, TimestampChoice};
+use crate::client::TlsOptions;
 use crate::config::Config;
 use crate::error::Error;
 use crate::render::text::Icons;
@@ -58,6 +59,9 @@ pub struct Settings {
     pub github_actions: bool,
     /// The config-file context in use (`--context`, `CTL_CONTEXT` or `current-context`), if any.
     pub context: Option<String>,
+    /// Which certificates to trust (`--certificate-authority`, `--insecure-skip-tls-verify`,
+    /// or the context's).
+    pub tls: TlsOptions,
 }
 
 /// Facts about the process the settings depend on, gathered in one place so tests can fake them.
@@ -296,20 +300,43 @@ impl Settings {
         // flag / CTL_API_KEY (clap), then IDP_API_KEY, then the context's key. A context's key
         // is only ever sent to that context's server: with `--server` pointing elsewhere, it
         // stays home.
+        // A context's key and TLS settings belong to its server: with `--server` pointing
+        // elsewhere, they stay home.
+        let own_context = context.filter(|(_, ctx)| {
+            ctx.server
+                .as_deref()
+                .is_none_or(|s| normalize_server(s).is_ok_and(|s| s == server))
+        });
         let api_key = match non_empty(&args.api_key).or_else(|| non_empty(&env.idp_api_key)) {
             Some(key) => Some(Secret::new(key.trim())),
-            None => match context {
-                Some((name, ctx))
-                    if ctx
-                        .server
-                        .as_deref()
-                        .is_none_or(|s| normalize_server(s).is_ok_and(|s| s == server)) =>
-                {
-                    ctx.api_key(name, env)?
-                }
-                _ => None,
+            None => match own_context {
+                Some((name, ctx)) => ctx.api_key(name, env)?,
+                None => None,
             },
         };
+        // Flag or variable first, taken as a pair: `--insecure-skip-tls-verify` overrides a
+        // context's CA, and `--certificate-authority` a context's skip-verify.
+        let ca_flag = args
+            .certificate_authority
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty());
+        let tls = if ca_flag.is_some() || args.insecure_skip_tls_verify {
+            TlsOptions {
+                ca_file: ca_flag,
+                insecure: args.insecure_skip_tls_verify,
+            }
+        } else {
+            own_context
+                .map(|(_, ctx)| ctx.tls.clone())
+                .unwrap_or_default()
+        };
+        if tls.insecure && tls.ca_file.is_some() {
+            return Err(Error::Usage(
+                "--insecure-skip-tls-verify and --certificate-authority (CTL_CA_CERT) cannot be used together: \
+                 the first turns off the checks the second configures"
+                    .to_owned(),
+            ));
+        }
         Ok(Settings {
             server,
             api_key,
@@ -326,6 +353,7 @@ impl Settings {
             heartbeat: env.heartbeat_interval()?,
             github_actions: env.is_github_actions(),
             context: context.map(|(name, _)| name.to_owned()),
+            tls,
         })
     }
 }
@@ -340,27 +368,68 @@ pub fn normalize_server(raw: &str) -> Result<String, Error> {
     } else {
         format!("http://{trimmed}")
     };
+    // A password in the URL must not reach a message.
+    let shown = redact_url(trimmed);
     let url = reqwest::Url::parse(&with_scheme).map_err(|e| {
         Error::Usage(format!(
-            "invalid server URL {trimmed:?}: {e} (expected e.g. http://localhost:8081)"
+            "invalid server URL {shown:?}: {e} (expected e.g. http://localhost:8081)"
         ))
     })?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(Error::Usage(format!(
-            "invalid server URL {trimmed:?}: scheme must be http or https"
+            "invalid server URL {shown:?}: scheme must be http or https"
         )));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::Usage(format!(
-            "invalid server URL {trimmed:?}: it must not have a query or fragment"
+            "invalid server URL {shown:?}: it must not have a query or fragment"
         )));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
+/// `raw` with the password of its `user:password@` part, if any, replaced by `***`. Works on
+/// text that is not a valid URL too, since that is when it is shown in an error.
+pub fn redact_url(raw: &str) -> String {
+    let authority_start = raw.find("://").map_or(0, |i| i + 3);
+    let rest = &raw[authority_start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return raw.to_owned();
+    };
+    let userinfo = &authority[..at];
+    let user = userinfo.split(':').next().unwrap_or("");
+    let hidden = if userinfo.contains(':') {
+        format!("{user}:***")
+    } else {
+        user.to_owned()
+    };
+    format!(
+        "{}{hidden}{}",
+        &raw[..authority_start],
+        &raw[authority_start + at..]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_redacted_even_in_invalid_ones() {
+        assert_eq!(
+            redact_url("https://u:s3cret@h.example/x"),
+            "https://u:***@h.example/x"
+        );
+        assert_eq!(redact_url("u:s3cret@h:1?q"), "u:***@h:1?q");
+        assert_eq!(redact_url("https://h.example/a@b"), "https://h.example/a@b");
+        assert_eq!(redact_url("https://tok@h"), "https://tok@h");
+        let err = normalize_server("http://u:s3cret@h/?x=1").unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        let err = normalize_server("ftp://u:s3cret@h").unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
 
     #[test]
     fn server_urls_are_normalised() {
@@ -498,7 +567,64 @@ mod tests {
             timestamps: TimestampChoice::Local,
             context: context.map(str::to_owned),
             config: None,
+            certificate_authority: None,
+            insecure_skip_tls_verify: false,
         }
+    }
+
+    #[test]
+    fn tls_settings_come_from_the_flags_else_from_the_servers_own_context() {
+        let config = Config::parse(
+            "current-context: private\ncontexts:\n  private:\n    server: https://p.example\n    certificate-authority: certs/ca.pem\n  lab:\n    server: https://lab.example\n    insecure-skip-tls-verify: true\n",
+            std::path::Path::new("/etc/ctl/config.yaml"),
+        )
+        .unwrap();
+        let env = Environment::default();
+        let s =
+            Settings::resolve_with(&global_args(None, None, None), &env, Some(&config)).unwrap();
+        // Relative to the config file's directory.
+        assert_eq!(
+            s.tls.ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/ctl/certs/ca.pem"))
+        );
+        assert!(!s.tls.insecure);
+        // A flag wins, as a pair: skip-verify replaces the context's CA.
+        let mut args = global_args(None, None, None);
+        args.insecure_skip_tls_verify = true;
+        let s = Settings::resolve_with(&args, &env, Some(&config)).unwrap();
+        assert_eq!(
+            s.tls,
+            TlsOptions {
+                ca_file: None,
+                insecure: true
+            }
+        );
+        let mut args = global_args(None, None, Some("lab"));
+        args.certificate_authority = Some("/tmp/ca.pem".into());
+        let s = Settings::resolve_with(&args, &env, Some(&config)).unwrap();
+        assert_eq!(
+            s.tls.ca_file.as_deref(),
+            Some(std::path::Path::new("/tmp/ca.pem"))
+        );
+        assert!(!s.tls.insecure);
+        // The context's skip-verify applies to its own server only.
+        let s = Settings::resolve_with(&global_args(None, None, Some("lab")), &env, Some(&config))
+            .unwrap();
+        assert!(s.tls.insecure);
+        let s = Settings::resolve_with(
+            &global_args(Some("https://elsewhere.example"), None, Some("lab")),
+            &env,
+            Some(&config),
+        )
+        .unwrap();
+        assert_eq!(s.tls, TlsOptions::default());
+        // Both in one context is a config error.
+        let err = Config::parse(
+            "contexts:\n  x:\n    certificate-authority: a.pem\n    insecure-skip-tls-verify: true\n",
+            std::path::Path::new("c.yaml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("both"), "{err}");
     }
 
     fn config() -> Config {

@@ -4,26 +4,40 @@
 //! - [`ApiClient`]: base URL, API key, submit a spec, read resources and deployments;
 //! - [`watch`]: the event-stream watcher (reconnect, resume, dedupe, idle deadline);
 //! - [`sse`]: the Server-Sent Events parser the watcher feeds;
-//! - [`backoff`]: the reconnection schedule.
+//! - [`backoff`]: the reconnection schedule;
+//! - [`tls`]: which certificates are trusted, and what a refused one means.
 //!
 //! Rules from PROTOCOL.md Part A that shape this module: always send `Accept: application/json`
-//! (or an innominatus server redirects to a login page instead of answering 401); never follow
-//! redirects (a followed redirect turns a POST into a bodiless GET); accept errors as JSON or as
-//! plain text; check `Content-Type` before trusting a body (unknown paths answer an HTML page).
+//! (or an innominatus server redirects to a login page instead of answering 401); accept errors
+//! as JSON or as plain text; check `Content-Type` before trusting a body (unknown paths answer an
+//! HTML page).
+//!
+//! Redirects are followed here, not by reqwest (`ApiClient::send`): reqwest's policy keeps
+//! the `Authorization` header across a change of scheme, and would turn a `POST` answered with
+//! `301`/`302`/`303` into a bodiless `GET`. GETs and the event stream follow up to
+//! [`MAX_REDIRECTS`]; a submission follows only `307`/`308` (with its body). Credentials (the
+//! API key, or a user and password in the server URL) go only to the origin they were
+//! configured for: same scheme, host and port, the rule of curl and gh. Proxies come from
+//! `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (either case), which reqwest reads
+//! for every request, the event stream included.
 
 pub mod backoff;
 pub mod sse;
+pub mod tls;
 pub mod watch;
 
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::Deserialize;
 
 use crate::error::Error;
 use crate::secret::Secret;
+use crate::settings::Settings;
 use crate::spec::Spec;
+
+pub use tls::TlsOptions;
 
 /// How long to wait for a TCP connection before calling the server unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,13 +48,22 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const JSON: &str = "application/json";
 /// Error bodies longer than this are cut: a message is a sentence, not a page.
 const MAX_ERROR_BODY: usize = 4096;
+/// At most this many redirects are followed per request (browsers allow 20, curl 50 with
+/// `-L`; an API that needs more than a scheme and a trailing-slash fix-up is misconfigured).
+pub const MAX_REDIRECTS: usize = 5;
 
 /// A client for one platform server.
 #[derive(Debug, Clone)]
 pub struct ApiClient {
     http: reqwest::Client,
+    /// The server URL without credentials and without a trailing slash: safe to print.
     base: String,
+    /// Scheme, host and port of `base`: credentials are sent there and nowhere else.
+    origin: reqwest::Url,
     api_key: Option<Secret>,
+    /// A user and password from the server URL, sent as Basic authentication when no API key
+    /// is given.
+    basic: Option<(String, Option<Secret>)>,
 }
 
 /// The server's answer to a submitted spec.
@@ -171,43 +194,162 @@ struct ResourcesAnswer {
 }
 
 impl ApiClient {
-    /// A client for `base` (already normalised, see [`crate::settings::normalize_server`]).
+    /// A client for `base` (already normalised, see [`crate::settings::normalize_server`]),
+    /// trusting the platform's certificate authorities.
     pub fn new(base: &str, api_key: Option<Secret>) -> Result<Self, Error> {
-        let http = reqwest::Client::builder()
+        Self::with_tls(base, api_key, &TlsOptions::default())
+    }
+
+    /// The client the settings describe: server, key and TLS options.
+    pub fn for_settings(settings: &Settings) -> Result<Self, Error> {
+        Self::with_tls(&settings.server, settings.api_key.clone(), &settings.tls)
+    }
+
+    /// A client for `base` with the given TLS options. A user and password in `base` are taken
+    /// out of it (so that no message can show them) and sent as Basic authentication when no
+    /// API key is given.
+    pub fn with_tls(base: &str, api_key: Option<Secret>, tls: &TlsOptions) -> Result<Self, Error> {
+        let mut url = Url::parse(base).map_err(|e| {
+            Error::Usage(format!(
+                "invalid server URL {:?}: {e}",
+                crate::settings::redact_url(base)
+            ))
+        })?;
+        let basic = match (url.username(), url.password()) {
+            ("", None) => None,
+            (user, password) => Some((
+                percent_decode(user),
+                password.map(|p| Secret::new(percent_decode(p))),
+            )),
+        };
+        // Cannot fail for an http(s) URL with a host, which normalisation guarantees.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        let builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
+            // Followed by `send`, under our rules.
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("ctl/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
+            .user_agent(concat!("ctl/", env!("CARGO_PKG_VERSION")));
+        let http = tls::configure(builder, tls)?.build().map_err(|e| {
+            Error::Usage(format!("cannot set up the HTTP client: {}", describe(&e)))
+        })?;
         Ok(ApiClient {
             http,
-            base: base.trim_end_matches('/').to_owned(),
+            base: url.as_str().trim_end_matches('/').to_owned(),
+            origin: url,
             api_key,
+            basic,
         })
     }
 
-    /// The server base URL.
+    /// The server base URL, without credentials.
     pub fn base(&self) -> &str {
         &self.base
     }
 
+    /// `base` + `path` + `query` as a URL.
+    fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, Error> {
+        let mut url = Url::parse(&format!("{}{path}", self.base))
+            .map_err(|e| Error::Usage(format!("invalid request path {path:?}: {e}")))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url)
+    }
+
     /// A request with the headers every call carries: exactly one `Accept` (`accept`), and the
-    /// API key. One `Accept`, not two: `RequestBuilder::header` appends, and a server that
-    /// reads the field as a list (nginx + nchan) refuses `application/json, text/event-stream`
-    /// on its event stream with 403.
-    fn request(&self, method: Method, path: &str, accept: &'static str) -> RequestBuilder {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header(ACCEPT, accept);
+    /// credentials when `url` is on the configured origin. One `Accept`, not two:
+    /// `RequestBuilder::header` appends, and a server that reads the field as a list (nginx +
+    /// nchan) refuses `application/json, text/event-stream` on its event stream with 403.
+    fn request(&self, method: Method, url: Url, accept: &'static str) -> RequestBuilder {
+        let same_origin = self.sends_credentials_to(&url);
+        let mut req = self.http.request(method, url).header(ACCEPT, accept);
+        if !same_origin {
+            return req;
+        }
         if let Some(key) = &self.api_key {
             // Marked sensitive so that no debug print of the request can show it.
             if let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", key.expose())) {
                 value.set_sensitive(true);
                 req = req.header(AUTHORIZATION, value);
             }
+        } else if let Some((user, password)) = &self.basic {
+            req = req.basic_auth(user, password.as_ref().map(Secret::expose));
         }
         req
+    }
+
+    /// Whether a request to `url` carries the configured credentials (if there are any).
+    fn sends_credentials_to(&self, url: &Url) -> bool {
+        url.origin() == self.origin.origin()
+    }
+
+    /// Sends `method url`, following redirects under the rules in the module doc; `decorate`
+    /// adds what every hop carries (headers, body, timeout). Returns the first answer that is
+    /// not a redirect to follow; redirects not followed (a login page, no usable `Location`)
+    /// come back as they are, for [`error_from_response`] to explain.
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        accept: &'static str,
+        decorate: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response, Error> {
+        let mut url = url;
+        let mut hops = 0;
+        loop {
+            let resp = decorate(self.request(method.clone(), url.clone(), accept))
+                .send()
+                .await
+                .map_err(|e| self.transport_error(e))?;
+            let status = resp.status();
+            let has_credentials = self.api_key.is_some() || self.basic.is_some();
+            if status == StatusCode::UNAUTHORIZED
+                && has_credentials
+                && !self.sends_credentials_to(&url)
+            {
+                // Say why, or the user is told to pass the key they passed.
+                return Err(Error::Rejected {
+                    status: status.as_u16(),
+                    message: format!(
+                        "{} answered 401 after a redirect; the API key is sent only to {} (same scheme, host and port), never to another origin; if that server is the right one, use it as --server",
+                        redact(&url),
+                        self.base
+                    ),
+                });
+            }
+            if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+                return Ok(resp);
+            }
+            let Some(next) = resp
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|location| url.join(location).ok())
+                .filter(|next| matches!(next.scheme(), "http" | "https"))
+            else {
+                return Ok(resp);
+            };
+            // innominatus sends a request it will not serve to its login page (PROTOCOL.md
+            // A.1): following it would only fetch an HTML form.
+            if next.path().ends_with("/login") {
+                return Ok(resp);
+            }
+            if method == Method::POST && !matches!(status.as_u16(), 307 | 308) {
+                return Err(post_redirected(status, &next));
+            }
+            if hops == MAX_REDIRECTS {
+                return Err(Error::Server {
+                    status: Some(status.as_u16()),
+                    message: format!(
+                        "more than {MAX_REDIRECTS} redirects, the last to {} (check the --server URL)",
+                        redact(&next)
+                    ),
+                });
+            }
+            hops += 1;
+            url = next;
+        }
     }
 
     fn unreachable(&self, source: reqwest::Error) -> Error {
@@ -220,15 +362,20 @@ impl ApiClient {
     /// Submits a spec (`POST /api/applications`). `idempotency_key` makes a retry of the same
     /// submission safe on servers that support it (ours); others ignore the header.
     pub async fn submit(&self, spec: &Spec, idempotency_key: &str) -> Result<Submission, Error> {
+        // A 307 or 308 sends the same body again.
         let resp = self
-            .request(Method::POST, "/api/applications", JSON)
-            .header(CONTENT_TYPE, "application/yaml")
-            .header("Idempotency-Key", idempotency_key)
-            .timeout(REQUEST_TIMEOUT)
-            .body(spec.source.clone())
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
+            .send(
+                Method::POST,
+                self.url("/api/applications", &[])?,
+                JSON,
+                |req| {
+                    req.header(CONTENT_TYPE, "application/yaml")
+                        .header("Idempotency-Key", idempotency_key)
+                        .timeout(REQUEST_TIMEOUT)
+                        .body(spec.source.clone())
+                },
+            )
+            .await?;
         let status = resp.status();
         if status.is_success() {
             return json_body(resp).await;
@@ -253,11 +400,10 @@ impl ApiClient {
     /// `GET path` and decode the JSON answer; 4xx and 5xx become errors with the server's text.
     pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
         let resp = self
-            .request(Method::GET, path, JSON)
-            .timeout(REQUEST_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
+            .send(Method::GET, self.url(path, &[])?, JSON, |req| {
+                req.timeout(REQUEST_TIMEOUT)
+            })
+            .await?;
         if !resp.status().is_success() {
             return Err(error_from_response(resp).await);
         }
@@ -267,13 +413,10 @@ impl ApiClient {
     /// The resources the server knows for `app` (`GET /api/resources?app=`), the state of
     /// record on servers without terminal events.
     pub async fn resources(&self, app: &str) -> Result<Vec<ResourceRecord>, Error> {
+        let url = self.url("/api/resources", &[("app", app)])?;
         let resp = self
-            .request(Method::GET, "/api/resources", JSON)
-            .query(&[("app", app)])
-            .timeout(REQUEST_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
+            .send(Method::GET, url, JSON, |req| req.timeout(REQUEST_TIMEOUT))
+            .await?;
         if !resp.status().is_success() {
             return Err(error_from_response(resp).await);
         }
@@ -343,12 +486,10 @@ impl ApiClient {
         if !crate::spec::is_dns_label(name) {
             return Err(Error::Usage(format!("{name:?} is not an application name")));
         }
+        let url = self.url(&format!("/api/applications/{name}"), &[])?;
         let resp = self
-            .request(Method::GET, &format!("/api/applications/{name}"), JSON)
-            .timeout(REQUEST_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
+            .send(Method::GET, url, JSON, |req| req.timeout(REQUEST_TIMEOUT))
+            .await?;
         match resp.status() {
             s if s.is_success() && is_json(&resp) => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
@@ -372,13 +513,19 @@ impl ApiClient {
     ) -> Result<Response, Error> {
         // No whole-request timeout here: it would cut a healthy stream. The watcher applies an
         // idle deadline instead.
-        let mut req = self
-            .request(Method::GET, "/api/events/stream", "text/event-stream")
-            .query(query);
-        if let Some(id) = last_event_id.filter(|id| !id.is_empty()) {
-            req = req.header("Last-Event-ID", last_event_id_header(id));
-        }
-        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+        let url = self.url("/api/events/stream", query)?;
+        let last_event_id = last_event_id.filter(|id| !id.is_empty());
+        let resp = self
+            .send(
+                Method::GET,
+                url,
+                "text/event-stream",
+                |req| match last_event_id {
+                    Some(id) => req.header("Last-Event-ID", last_event_id_header(id)),
+                    None => req,
+                },
+            )
+            .await?;
         let status = resp.status();
         if status == StatusCode::NO_CONTENT {
             return Err(Error::NoStream {
@@ -422,7 +569,13 @@ impl ApiClient {
     /// Connection refused, DNS failure or connect timeout mean the server is unreachable; other
     /// transport errors (reset mid-request, timeout) are server failures.
     fn transport_error(&self, e: reqwest::Error) -> Error {
-        if e.is_connect() {
+        if let Some(problem) = tls::TlsProblem::of(&e) {
+            Error::Tls {
+                url: self.base.clone(),
+                problem,
+                source: e,
+            }
+        } else if e.is_connect() {
             self.unreachable(e)
         } else if e.is_timeout() {
             Error::Server {
@@ -442,8 +595,11 @@ impl ApiClient {
     /// our server's 409 (a deployment is running) come back as [`Error::Rejected`].
     pub async fn delete_application(&self, name: &str) -> Result<serde_json::Value, Error> {
         // Names are DNS labels (checked by the caller), so they need no escaping in a path.
+        // DELETE follows no redirect: like a POST it must not change method, and a server
+        // that moved its API should be named in --server.
+        let url = self.url(&format!("/api/applications/{name}"), &[])?;
         let resp = self
-            .request(Method::DELETE, &format!("/api/applications/{name}"), JSON)
+            .request(Method::DELETE, url, JSON)
             .timeout(REQUEST_TIMEOUT)
             .send()
             .await
@@ -511,6 +667,44 @@ pub(crate) fn last_event_id_header(id: &str) -> HeaderValue {
     let encoded = percent_encoding::percent_encode(bytes, LAST_EVENT_ID_ESCAPED).to_string();
     // Percent-encoding leaves nothing but visible ASCII, which is always a valid value.
     HeaderValue::from_str(&encoded).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// `url` without its user and password, for messages.
+fn redact(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
+/// Percent-decodes a user or password taken from a URL (`p%40ss` is `p@ss`).
+fn percent_decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// The error for a submission answered with `301`, `302` or `303`: following it would send a
+/// bodiless `GET`, so the user is told which `--server` to use instead.
+fn post_redirected(status: StatusCode, location: &Url) -> Error {
+    let mut server = location.clone();
+    server.set_query(None);
+    server.set_fragment(None);
+    let path = server.path().trim_end_matches('/').to_owned();
+    let suggestion = match path.strip_suffix("/api/applications") {
+        Some(prefix) => {
+            server.set_path(prefix);
+            format!("use --server {}", redact(&server).trim_end_matches('/'))
+        }
+        None => "check the --server URL".to_owned(),
+    };
+    Error::Rejected {
+        status: status.as_u16(),
+        message: format!(
+            "the server redirected the submission to {}; a submission is never re-sent as a GET ({suggestion})",
+            redact(location)
+        ),
+    }
 }
 
 fn is_json(resp: &Response) -> bool {
@@ -614,6 +808,84 @@ fn error_message(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn authorization(client: &ApiClient, url: &str) -> Option<String> {
+        let request = client
+            .request(Method::GET, Url::parse(url).unwrap(), JSON)
+            .build()
+            .unwrap();
+        request
+            .headers()
+            .get(AUTHORIZATION)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn credentials_go_only_to_the_configured_origin() {
+        let client =
+            ApiClient::new("https://api.example:8443/idp", Some(Secret::new("k1"))).unwrap();
+        let same = [
+            "https://api.example:8443/idp/api/applications",
+            "https://api.example:8443/elsewhere",
+            "https://API.example:8443/x",
+        ];
+        for url in same {
+            assert_eq!(
+                authorization(&client, url).as_deref(),
+                Some("Bearer k1"),
+                "{url}"
+            );
+        }
+        for url in [
+            "http://api.example:8443/idp/api/applications",
+            "https://api.example/idp/api/applications",
+            "https://other.example:8443/idp/api/applications",
+        ] {
+            assert_eq!(authorization(&client, url), None, "{url}");
+        }
+        // The default port is the port.
+        let client = ApiClient::new("https://api.example", Some(Secret::new("k1"))).unwrap();
+        assert!(authorization(&client, "https://api.example:443/x").is_some());
+        assert!(authorization(&client, "http://api.example:443/x").is_none());
+    }
+
+    #[test]
+    fn url_credentials_are_taken_out_of_the_url_and_sent_as_basic_auth() {
+        let client = ApiClient::new("https://user:p%40ss@api.example/idp", None).unwrap();
+        assert_eq!(client.base(), "https://api.example/idp");
+        assert!(!format!("{client:?}").contains("p%40ss"));
+        assert!(!format!("{client:?}").contains("p@ss"));
+        // base64("user:p@ss")
+        assert_eq!(
+            authorization(&client, "https://api.example/idp/api/x").as_deref(),
+            Some("Basic dXNlcjpwQHNz")
+        );
+        assert_eq!(authorization(&client, "https://other.example/x"), None);
+        // An API key wins.
+        let client =
+            ApiClient::new("https://user:pw@api.example", Some(Secret::new("k2"))).unwrap();
+        assert_eq!(
+            authorization(&client, "https://api.example/x").as_deref(),
+            Some("Bearer k2")
+        );
+    }
+
+    #[test]
+    fn a_redirected_post_names_the_server_to_use() {
+        let location = Url::parse("https://u:pw@new.example/idp/api/applications").unwrap();
+        let err = post_redirected(StatusCode::MOVED_PERMANENTLY, &location);
+        assert_eq!(err.exit_status(), crate::ExitStatus::Rejected);
+        let text = err.to_string();
+        assert!(
+            text.contains("use --server https://new.example/idp)"),
+            "{text}"
+        );
+        assert!(!text.contains("pw"), "{text}");
+        let elsewhere = Url::parse("https://new.example/moved").unwrap();
+        let text = post_redirected(StatusCode::FOUND, &elsewhere).to_string();
+        assert!(text.contains("https://new.example/moved"), "{text}");
+        assert!(text.contains("check the --server URL"), "{text}");
+    }
 
     #[test]
     fn error_messages_from_every_server_style() {

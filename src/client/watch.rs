@@ -707,8 +707,11 @@ impl EventWatch {
                 }
                 Ok(())
             }
-            // A refusal, or an answer telling the client to stop: final.
-            Err(e @ (Error::Rejected { .. } | Error::NoStream { .. })) => Err(e),
+            // Final: a rejection, an answer that is no stream, a refused certificate (retrying
+            // cannot make the server trust us or us it).
+            Err(e @ (Error::Rejected { .. } | Error::NoStream { .. } | Error::Tls { .. })) => {
+                Err(e)
+            }
             Err(e) => {
                 self.lose(e.to_string());
                 Ok(())

@@ -56,7 +56,7 @@ enum End {
 /// Runs `ctl delete`.
 pub async fn run(args: DeleteArgs, settings: Settings) -> Result<ExitStatus, Error> {
     super::check_app_name(&args.app)?;
-    let client = ApiClient::new(&settings.server, settings.api_key.clone())?;
+    let client = ApiClient::for_settings(&settings)?;
     let mut reporter = Reporter::new(&settings, false);
     let started = Instant::now();
     if !args.watch {

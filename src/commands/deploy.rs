@@ -189,6 +189,7 @@ pub async fn run(args: DeployArgs, settings: Settings) -> Result<ExitStatus, Err
         let mut settings = settings;
         settings.server = local.url();
         settings.api_key = None;
+        settings.tls = Default::default();
         let result = deploy(&args, &settings, &spec, true).await;
         local.stop().await;
         return result;
@@ -202,7 +203,7 @@ async fn deploy(
     spec: &spec::Spec,
     watch: bool,
 ) -> Result<ExitStatus, Error> {
-    let client = ApiClient::new(&settings.server, settings.api_key.clone())?;
+    let client = ApiClient::for_settings(settings)?;
     let mut reporter = Reporter::new(settings, args.all);
     let options = args.stream.watch_options();
     let idempotency_key = new_idempotency_key();

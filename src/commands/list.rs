@@ -55,7 +55,7 @@ pub struct AppList {
 
 /// Runs `ctl list`.
 pub async fn run(_args: ListArgs, settings: Settings) -> Result<ExitStatus, Error> {
-    let client = ApiClient::new(&settings.server, settings.api_key.clone())?;
+    let client = ApiClient::for_settings(&settings)?;
     let mut reporter = Reporter::new(&settings, false);
     let apps: BTreeMap<String, Value> = client.get_json("/api/applications").await?;
     let applications: Vec<AppItem> = apps

@@ -43,7 +43,14 @@ pub fn run(cli: Cli) -> ExitStatus {
 fn dispatch(cli: Cli) -> Result<ExitStatus, Error> {
     let env = Environment::from_process();
     let global = &cli.global;
-    let settings = || Settings::resolve(global, &env);
+    let settings = || {
+        let settings = Settings::resolve(global, &env)?;
+        if settings.tls.insecure {
+            // Every run, not once: a CI log must show it on every job that runs this way.
+            eprintln!("{}", crate::client::tls::INSECURE_WARNING);
+        }
+        Ok::<_, Error>(settings)
+    };
     match cli.command {
         Command::Server(args) => server::run(args)
             .map(|()| ExitStatus::Success)

@@ -15,7 +15,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::server::auth::DEFAULT_TEAM;
-use crate::server::{self, ApiKey, AppState, Catalogue, KeyRing, ServerConfig, ServerError};
+use crate::server::{
+    self, ApiKey, AppState, Catalogue, KeyRing, ServerConfig, ServerError, ServerTls,
+};
 
 /// Run the bundled reference platform server.
 ///
@@ -25,7 +27,7 @@ use crate::server::{self, ApiKey, AppState, Catalogue, KeyRing, ServerConfig, Se
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerArgs {
     /// Address to listen on (HOST:PORT). Port 0 picks a free port; the address actually bound
-    /// is printed to stderr as `listening on http://ADDR`.
+    /// is printed to stderr as `listening on http://ADDR` (`https://` with --tls-cert).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
     pub listen: String,
 
@@ -66,6 +68,15 @@ pub struct ServerArgs {
     /// kept event gets one `stream.gap` event.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub retention: Option<u64>,
+
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate first); needs
+    /// --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -77,6 +88,15 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 }
 
 impl ServerArgs {
+    /// The TLS set-up `--tls-cert` and `--tls-key` describe, if given.
+    pub fn tls(&self) -> Result<Option<ServerTls>, ServerError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => ServerTls::from_pem_files(cert, key).map(Some),
+            // clap requires both or neither.
+            _ => Ok(None),
+        }
+    }
+
     /// Turns the arguments into a server configuration: reads the catalogue and the keys file
     /// and resolves the data directory.
     pub fn config(&self) -> Result<ServerConfig, ServerError> {
@@ -116,19 +136,21 @@ impl ServerArgs {
 
 /// The readiness line printed to stderr once the server accepts requests.
 ///
-/// INTERFACE: tests and scripts read this exact line (`listening on http://ADDR`, ADDR the
-/// address actually bound, so `--listen 127.0.0.1:0` reveals the port) to learn where the
-/// server is and that it is ready. Do not change its wording.
-pub fn readiness_line(addr: SocketAddr) -> String {
-    format!("listening on http://{addr}")
+/// INTERFACE: tests and scripts read this exact line (`listening on http://ADDR`, or
+/// `https://ADDR` over TLS, ADDR the address actually bound, so `--listen 127.0.0.1:0` reveals
+/// the port) to learn where the server is and that it is ready. Do not change its wording.
+pub fn readiness_line(addr: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("listening on {scheme}://{addr}")
 }
 
 /// Runs `ctl server`: builds a multi-thread runtime, logs to stderr, binds, prints the
 /// readiness line and serves until Ctrl-C or SIGTERM.
 pub fn run(args: ServerArgs) -> Result<(), ServerError> {
     init_tracing();
+    let tls = args.tls_cert.is_some();
     run_until(args, shutdown_signal(), |addr| {
-        eprintln!("{}", readiness_line(addr))
+        eprintln!("{}", readiness_line(addr, tls))
     })
 }
 
@@ -139,6 +161,8 @@ fn run_until(
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServerError> {
     let config = args.config()?;
+    // Read before binding, so a bad certificate is reported without a port ever opening.
+    let tls = args.tls()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("ctl-server")
@@ -165,7 +189,7 @@ fn run_until(
         let state = AppState::open(config).await?;
         // Announced only once the store is open, so "ready" means requests will be served.
         ready(addr);
-        server::serve(listener, state, shutdown).await
+        server::serve_with_tls(listener, state, tls, shutdown).await
     })
 }
 
@@ -276,7 +300,11 @@ mod tests {
             .recv_timeout(deadline)
             .expect("the server announces itself");
         assert_ne!(addr.port(), 0);
-        assert_eq!(readiness_line(addr), format!("listening on http://{addr}"));
+        assert_eq!(
+            readiness_line(addr, false),
+            format!("listening on http://{addr}")
+        );
+        crate::client::tls::install_crypto_provider();
         let client = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -91,7 +91,7 @@ pub struct ResourceInfo {
 /// Runs `ctl status`.
 pub async fn run(args: StatusArgs, settings: Settings) -> Result<ExitStatus, Error> {
     super::check_app_name(&args.app)?;
-    let client = ApiClient::new(&settings.server, settings.api_key.clone())?;
+    let client = ApiClient::for_settings(&settings)?;
     let mut reporter = Reporter::new(&settings, false);
     let app: Value = client
         .get_json(&format!("/api/applications/{}", args.app))

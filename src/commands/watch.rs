@@ -128,7 +128,7 @@ pub async fn run(args: WatchArgs, settings: Settings) -> Result<ExitStatus, Erro
             return Err(Error::Usage("--deployment needs an id".to_owned()));
         }
     }
-    let client = ApiClient::new(&settings.server, settings.api_key.clone())?;
+    let client = ApiClient::for_settings(&settings)?;
     let mut reporter = Reporter::new(&settings, args.all);
     let started = Instant::now();
     // `--timeout` and Ctrl-C hold from here, over the look-up and the first connection too.
@@ -295,18 +295,26 @@ async fn check_deployment(client: &ApiClient, app: &str, id: &str) -> Result<(),
             what: format!("the server has no deployment {id}"),
             hint: format!("`ctl status {app}` shows the app's latest deployment"),
         }),
-        Err(e @ (Error::Rejected { .. } | Error::Unreachable { .. } | Error::Usage(_))) => Err(e),
+        Err(
+            e @ (Error::Rejected { .. }
+            | Error::Unreachable { .. }
+            | Error::Tls { .. }
+            | Error::Usage(_)),
+        ) => Err(e),
         Err(_) => Ok(()),
     }
 }
 
 /// What the server's application list says about `app`. A server whose answer is not our
 /// shape (innominatus lists specs) has no deployments. Authentication failures and an
-/// unreachable server are errors.
+/// unreachable server and a refused TLS certificate are
+/// errors.
 async fn lookup(client: &ApiClient, app: &str) -> Result<Lookup, Error> {
     let apps: BTreeMap<String, AppSummary> = match client.get_json("/api/applications").await {
         Ok(apps) => apps,
-        Err(e @ (Error::Rejected { .. } | Error::Unreachable { .. })) => return Err(e),
+        Err(e @ (Error::Rejected { .. } | Error::Unreachable { .. } | Error::Tls { .. })) => {
+            return Err(e);
+        }
         Err(_) => return Ok(Lookup::Unsupported),
     };
     Ok(classify(apps.get(app)))

@@ -753,6 +753,7 @@ mod tests {
             heartbeat: None,
             github_actions: false,
             context: None,
+            tls: Default::default(),
         };
         let both = Shared::default();
         let stdout = io::BufWriter::with_capacity(STDOUT_BUFFER, both.clone());

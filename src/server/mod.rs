@@ -4,6 +4,7 @@
 //! - [`run`] / [`serve`]: serve a listener until a shutdown future resolves (mini-redis shape);
 //! - `conn`: each accepted connection: event streams written by our own small HTTP/1.1 writer,
 //!   everything else served by hyper;
+//! - [`tls`]: HTTPS (`--tls-cert`, `--tls-key`);
 //! - `routes`: [`router`], the HTTP API and its JSON shapes;
 //! - `sse`: the event stream (replay from the store, then live, no gap, no duplicate);
 //! - `store`: SQLite on one dedicated thread, the single writer that assigns event ids;
@@ -20,6 +21,7 @@
 pub mod auth;
 pub mod catalogue;
 pub mod orchestrator;
+pub mod tls;
 
 mod api_error;
 mod bus;
@@ -48,6 +50,7 @@ pub use catalogue::{Catalogue, CatalogueError};
 pub use routes::router;
 pub use state::AppState;
 pub use store::StoreError;
+pub use tls::ServerTls;
 
 /// Everything `ctl server` can be configured with.
 #[derive(Debug, Clone)]
@@ -118,6 +121,9 @@ pub enum ServerError {
     /// The API keys are invalid.
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// The TLS certificate or key could not be loaded.
+    #[error("{0}")]
+    Tls(String),
     /// Another I/O failure (building the runtime, reading the bound address, serving).
     #[error("server I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -132,8 +138,14 @@ pub fn check_exposure(addr: SocketAddr, keys: &KeyRing) -> Result<(), ServerErro
 }
 
 /// Accepts connections until `cancel`, then waits for the open ones to close (event streams
-/// end on `cancel`; other connections finish the request in flight).
-async fn accept(listener: TcpListener, router: axum::Router, cancel: CancellationToken) {
+/// end on `cancel`; other connections finish the request in flight). With `tls`, each
+/// connection's handshake runs in its own task, so a slow client holds up no other.
+async fn accept(
+    listener: TcpListener,
+    router: axum::Router,
+    tls: Option<ServerTls>,
+    cancel: CancellationToken,
+) {
     let connections = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -141,13 +153,38 @@ async fn accept(listener: TcpListener, router: axum::Router, cancel: Cancellatio
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, _)) => {
-                connections.spawn(conn::serve_connection(
-                    stream,
-                    router.clone(),
-                    cancel.clone(),
-                ));
-            }
+            Ok((stream, _)) => match &tls {
+                None => {
+                    connections.spawn(conn::serve_connection(
+                        stream,
+                        router.clone(),
+                        cancel.clone(),
+                    ));
+                }
+                Some(ServerTls(acceptor)) => {
+                    let (acceptor, router, cancel) =
+                        (acceptor.clone(), router.clone(), cancel.clone());
+                    connections.spawn(async move {
+                        let handshake =
+                            tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                        let stream = tokio::select! {
+                            () = cancel.cancelled() => return,
+                            done = handshake => match done {
+                                Ok(Ok(stream)) => stream,
+                                Ok(Err(e)) => {
+                                    tracing::debug!("TLS handshake failed: {e}");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!("TLS handshake timed out");
+                                    return;
+                                }
+                            },
+                        };
+                        conn::serve_connection(stream, router, cancel).await;
+                    });
+                }
+            },
             // The client gave up before we took the connection: nothing to do.
             Err(e)
                 if matches!(
@@ -192,6 +229,16 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    serve_with_tls(listener, state, None, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given.
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    state: AppState,
+    tls: Option<ServerTls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     let cancel = state.0.cancel.clone();
     let grace = state.0.shutdown_grace;
     let trigger = tokio::spawn({
@@ -202,7 +249,7 @@ pub async fn serve(
             cancel.cancel();
         }
     });
-    let server = accept(listener, router(state.clone()), cancel.clone());
+    let server = accept(listener, router(state.clone()), tls, cancel.clone());
     let result = tokio::select! {
         () = server => Ok(()),
         // Streams end on `cancel`, but a client could still hold a request open (a slow

@@ -101,7 +101,10 @@ impl TestServer {
         TestServer {
             base,
             state,
-            http: reqwest::Client::new(),
+            http: {
+                crate::client::tls::install_crypto_provider();
+                reqwest::Client::new()
+            },
             key: None,
             stop: Some(stop),
             handle: Some(handle),

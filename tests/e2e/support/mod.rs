@@ -15,10 +15,14 @@ use std::time::Duration;
 
 use wait_timeout::ChildExt;
 
+pub mod background;
+pub mod connect_proxy;
 pub mod hung;
 pub mod innominatus;
 pub mod nchan;
+pub mod pki;
 pub mod proxy;
+pub mod redirect;
 pub mod whatwg;
 
 /// Path of the `ctl` binary under test.
@@ -176,6 +180,12 @@ pub fn clean_env(cmd: &mut Command) {
             || key == "CLICOLOR_FORCE"
             || key == "GITHUB_ACTIONS"
             || key == "RUST_LOG"
+            // A proxy from the machine's environment would sit between every test and its
+            // server; the proxy tests set their own.
+            || matches!(
+                key.to_ascii_uppercase().as_str(),
+                "HTTP_PROXY" | "HTTPS_PROXY" | "ALL_PROXY" | "NO_PROXY" | "REQUEST_METHOD"
+            )
         {
             cmd.env_remove(&key);
         }
@@ -229,6 +239,12 @@ pub fn ctl(args: &[&str]) -> Ctl {
 }
 
 impl Ctl {
+    /// Adds arguments.
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.cmd.args(args);
+        self
+    }
+
     /// Sets an environment variable.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.cmd.env(key, value);
