@@ -205,6 +205,7 @@ async fn deploy(
 ) -> Result<ExitStatus, Error> {
     let client = ApiClient::for_settings(settings)?;
     let mut reporter = Reporter::new(settings, args.all);
+    reporter.set_local_server(args.local);
     let options = args.stream.watch_options();
     let idempotency_key = new_idempotency_key();
     reporter.submitting(&spec.name)?;

@@ -169,6 +169,9 @@ pub struct Reporter {
     /// Failure texts already printed on an event line (text mode), so that the step, workflow,
     /// resource and deployment events of one failure, which repeat its text, print it once.
     shown_errors: Vec<String>,
+    /// The server runs inside this command (`deploy --local`) and stops with it: there is no
+    /// deployment left to reattach to.
+    local_server: bool,
 }
 
 /// A failure text shorter than this is repeated as it is: referring to it would not be shorter.
@@ -233,6 +236,7 @@ impl Reporter {
             scratch: Vec::with_capacity(1024),
             line: String::with_capacity(256),
             shown_errors: Vec::new(),
+            local_server: false,
         }
     }
 
@@ -667,12 +671,28 @@ impl Reporter {
                 r.state
             ));
         }
+        if self.local_server {
+            // A reattach command would reach nothing: the server is gone with this process.
+            out.push_str(
+                "The --local server stopped with this command, and the deployment with it: there is nothing to reattach to.\n",
+            );
+            out.push_str(
+                "To follow a deployment later, run `ctl server` and deploy with --server.",
+            );
+            return self.emit(Stream::Err, &out);
+        }
         out.push_str("The deployment may still be running on the server. Reattach with:\n");
         match deployment_id {
             Some(id) => out.push_str(&format!("  ctl watch {app} --deployment {id}")),
             None => out.push_str(&format!("  ctl watch {app}")),
         }
         self.emit(Stream::Err, &out)
+    }
+
+    /// Says that the server runs inside this command (`deploy --local`), so that a watch that
+    /// stops early does not suggest reattaching to it.
+    pub fn set_local_server(&mut self, local: bool) {
+        self.local_server = local;
     }
 
     /// An error, on stderr (never silenced: a failing command must say why).

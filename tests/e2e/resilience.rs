@@ -775,3 +775,26 @@ fn delete_wait_timeout_holds_while_the_server_does_not_answer() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_local_watch_that_stops_early_does_not_suggest_reattaching() {
+    let catalogue = temp_yaml(SLOW_CATALOGUE);
+    let spec = temp_yaml(SLOTH);
+    let run = ctl(&[
+        "deploy",
+        spec.path().to_str().unwrap(),
+        "--local",
+        "--providers",
+        catalogue.path().to_str().unwrap(),
+        "--timeout",
+        "1s",
+    ])
+    .run();
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains("nothing to reattach to"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("ctl watch"), "{}", run.stderr);
+}
