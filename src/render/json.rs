@@ -59,7 +59,8 @@ pub fn escape_unsafe(text: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
         if is_unsafe(c) {
-            out.push_str(&format!("\\u{:04x}", c as u32));
+            // Writing to a String cannot fail.
+            let _ = std::fmt::Write::write_fmt(&mut out, format_args!("\\u{:04x}", c as u32));
         } else {
             out.push(c);
         }
