@@ -44,7 +44,8 @@ pub struct ServerArgs {
     pub providers: Option<PathBuf>,
 
     /// API key for team `default` (repeatable). Without any key the server accepts every
-    /// request and listens on loopback addresses only. (`--api-key` is the client's option.)
+    /// same-origin request and listens on loopback addresses only. (`--api-key` is the
+    /// client's option.)
     #[arg(
         long = "key",
         value_name = "KEY",
