@@ -198,7 +198,7 @@ set edit:completion:arg-completer[ctl] = {|@words|
             cand --listen 'Address to listen on (HOST:PORT). Port 0 picks a free port; the address actually bound is printed to stderr as `listening on http://ADDR` (`https://` with --tls-cert)'
             cand --data-dir 'Directory of the server''s database [default: the per-user data directory, e.g. ~/.local/share/ctl]'
             cand --providers 'Provider catalogue (YAML) to use instead of the built-in one'
-            cand --key 'API key for team `default` (repeatable). Without any key the server accepts every request and listens on loopback addresses only. (`--api-key` is the client''s option.)'
+            cand --key 'API key for team `default` (repeatable). Without any key the server accepts every same-origin request and listens on loopback addresses only. (`--api-key` is the client''s option.)'
             cand --api-keys-file 'YAML file of API keys and their teams: `keys: [{key: KEY, team: TEAM}, ...]`. A team sees and deploys only its own applications'
             cand --keepalive 'Interval of keep-alive comments on event streams (e.g. 15s, 500ms)'
             cand --retention 'Keep at most N events, deleting the oldest. A stream resuming from before the oldest kept event gets one `stream.gap` event'

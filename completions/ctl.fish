@@ -214,7 +214,7 @@ complete -c ctl -n "__fish_ctl_using_subcommand man" -s h -l help -d 'Print help
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l listen -d 'Address to listen on (HOST:PORT). Port 0 picks a free port; the address actually bound is printed to stderr as `listening on http://ADDR` (`https://` with --tls-cert)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l data-dir -d 'Directory of the server\'s database [default: the per-user data directory, e.g. ~/.local/share/ctl]' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l providers -d 'Provider catalogue (YAML) to use instead of the built-in one' -r -F
-complete -c ctl -n "__fish_ctl_using_subcommand server" -l key -d 'API key for team `default` (repeatable). Without any key the server accepts every request and listens on loopback addresses only. (`--api-key` is the client\'s option.)' -r
+complete -c ctl -n "__fish_ctl_using_subcommand server" -l key -d 'API key for team `default` (repeatable). Without any key the server accepts every same-origin request and listens on loopback addresses only. (`--api-key` is the client\'s option.)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l api-keys-file -d 'YAML file of API keys and their teams: `keys: [{key: KEY, team: TEAM}, ...]`. A team sees and deploys only its own applications' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l keepalive -d 'Interval of keep-alive comments on event streams (e.g. 15s, 500ms)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l retention -d 'Keep at most N events, deleting the oldest. A stream resuming from before the oldest kept event gets one `stream.gap` event' -r

@@ -164,7 +164,7 @@ impl Error {
             let _ = writeln!(out, "hint: {}", sanitize(&hint));
         }
         if verbose >= 2 {
-            let _ = writeln!(out, "debug: {self:?}");
+            let _ = writeln!(out, "debug: {}", sanitize(&format!("{self:?}")));
         }
         out
     }

@@ -7,6 +7,7 @@
 //! they are validated after parsing).
 
 use std::future::Future;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,7 +46,8 @@ pub struct ServerArgs {
     pub providers: Option<PathBuf>,
 
     /// API key for team `default` (repeatable). Without any key the server accepts every
-    /// request and listens on loopback addresses only. (`--api-key` is the client's option.)
+    /// same-origin request and listens on loopback addresses only. (`--api-key` is the
+    /// client's option.)
     #[arg(
         long = "key",
         value_name = "KEY",
@@ -150,7 +152,12 @@ pub fn run(args: ServerArgs) -> Result<(), ServerError> {
     init_tracing();
     let tls = args.tls_cert.is_some();
     run_until(args, shutdown_signal(), |addr| {
-        eprintln!("{}", readiness_line(addr, tls))
+        // Not `eprintln!`, which panics when stderr is gone.
+        let _ = writeln!(
+            LogWriter(std::io::stderr()),
+            "{}",
+            readiness_line(addr, tls)
+        );
     })
 }
 
@@ -200,8 +207,32 @@ fn init_tracing() {
     // process (or a test) may have installed a subscriber already.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogWriter(std::io::stderr()))
+        // On a failed write the subscriber would report it with `eprintln!`, which panics
+        // when stderr is the thing that failed.
+        .log_internal_errors(false)
         .try_init();
+}
+
+/// Stderr for log lines, where a failed write is dropped silently.
+///
+/// A log line is never worth a request: when stderr is gone (`ctl server 2>&1 | head -3`, a
+/// closed terminal), writes fail with EPIPE, and a writer that reports that (or a caller
+/// that panics on it, as `eprintln!` does) would fail whatever request or shutdown step was
+/// logging. tracing-subscriber has no writer with this behaviour, hence these few lines.
+struct LogWriter<W>(W);
+
+impl<W: Write> Write for LogWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // Claimed as written either way, so `write_all` does not retry or report.
+        let _ = self.0.write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = self.0.flush();
+        Ok(())
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what `docker stop` and systemd send).
@@ -327,6 +358,22 @@ mod tests {
         let err = run_until(args, std::future::pending(), |_| announced = true).unwrap_err();
         assert!(matches!(err, ServerError::OpenAccess { .. }), "{err}");
         assert!(!announced);
+    }
+
+    #[test]
+    fn log_lines_to_a_closed_stderr_are_dropped_without_an_error() {
+        struct Closed;
+        impl Write for Closed {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+        }
+        let mut writer = LogWriter(Closed);
+        assert!(writeln!(writer, "a log line").is_ok());
+        assert!(writer.flush().is_ok());
     }
 
     #[test]

@@ -81,6 +81,27 @@ mod tests {
     }
 
     #[test]
+    fn server_text_in_our_markers_stays_their_data() {
+        for hostile in [
+            "::add-mask::secret",
+            "x\n::add-mask::secret",
+            "x\r\n::warning::w",
+        ] {
+            let group = group(hostile);
+            assert_eq!(group.lines().count(), 1, "{group:?}");
+            assert!(group.starts_with("::group::"), "{group:?}");
+            let error = error(hostile, hostile);
+            assert_eq!(error.lines().count(), 1, "{error:?}");
+            assert!(!error.contains('\r'), "{error:?}");
+            // The title property cannot close the command early: its colons are escaped, so
+            // the first `::` after ours is the one that starts the message.
+            let (command, _message) = error.strip_prefix("::").unwrap().split_once("::").unwrap();
+            assert!(command.starts_with("error title="), "{error:?}");
+            assert!(command.contains("%3A%3A"), "{error:?}");
+        }
+    }
+
+    #[test]
     fn server_text_cannot_issue_commands() {
         assert!(matches!(neutralize("[12:00:00] 🟢 ok"), Cow::Borrowed(_)));
         assert_eq!(

@@ -7,11 +7,17 @@
 //!
 //! This module only serialises into the writer it is given. It must never add banners, colour
 //! or anything that is not one JSON object followed by `\n`, and it does not sanitise: JSON
-//! string escaping already turns control characters into `\u001b`-style escapes.
+//! string escaping turns C0 control characters into `\u001b`-style escapes, and this module
+//! escapes the rest of what a terminal or an editor would act on ([`is_unsafe`]: C1 controls,
+//! including the 8-bit CSI and OSC, and the bidi overrides) the same way, which JSON allows
+//! for any character. A line that reached us already serialised (the server's canonical line,
+//! written through) is passed through [`escape_unsafe`].
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use serde::Serialize;
+use serde_json::ser::Formatter;
 
 use crate::event::Event;
 
@@ -28,8 +34,61 @@ pub fn write_event(ev: &Event, out: &mut impl Write) -> io::Result<()> {
 pub fn write_value(value: &impl Serialize, out: &mut impl Write) -> io::Result<()> {
     // `From<serde_json::Error> for io::Error` keeps the inner io::Error's kind, so a closed pipe
     // still reads as `BrokenPipe` to the caller.
-    serde_json::to_writer(&mut *out, value).map_err(io::Error::from)?;
+    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, SafeFormatter);
+    value.serialize(&mut serializer).map_err(io::Error::from)?;
     out.write_all(b"\n")
+}
+
+/// Whether a character must never reach a reader raw, even inside a JSON string: a C1
+/// control (U+0080–U+009F; U+009B is CSI and U+009D is OSC on terminals that take 8-bit
+/// controls) or a bidi embedding, override or isolate (U+202A–U+202E, U+2066–U+2069), which
+/// reorders what a reader sees. C0 controls are escaped by serde_json already.
+pub fn is_unsafe(c: char) -> bool {
+    matches!(c, '\u{80}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with each [`is_unsafe`] character written as a `\uXXXX` escape. For JSON text:
+/// outside strings such a character is invalid JSON anyway, and inside one the escape means
+/// the same character, so the document is unchanged for a JSON reader. Borrowed (and cheap:
+/// a byte scan for the two lead bytes) when there is nothing to escape, which is nearly always.
+pub fn escape_unsafe(text: &str) -> Cow<'_, str> {
+    // In UTF-8 every unsafe character starts with 0xC2 (U+0080–U+00BF) or 0xE2 (U+2000–U+2FFF).
+    if memchr::memchr2(0xc2, 0xe2, text.as_bytes()).is_none() || !text.chars().any(is_unsafe) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_unsafe(c) {
+            // Writing to a String cannot fail.
+            let _ = std::fmt::Write::write_fmt(&mut out, format_args!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// serde_json's compact format (`Formatter`'s defaults are `CompactFormatter`'s), with
+/// [`is_unsafe`] characters escaped in strings and in raw values (event `data` kept as
+/// received).
+struct SafeFormatter;
+
+impl Formatter for SafeFormatter {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        writer.write_all(escape_unsafe(fragment).as_bytes())
+    }
+
+    fn write_raw_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        writer.write_all(escape_unsafe(fragment).as_bytes())
+    }
 }
 
 #[cfg(test)]
@@ -73,6 +132,34 @@ mod tests {
                 .unwrap()
                 .contains(r"database\u001b[2J")
         );
+    }
+
+    #[test]
+    fn c1_controls_and_bidi_overrides_are_escaped() {
+        let hostile = "a\u{9b}2Jb\u{9d}52;c;QUFB\u{9c}c\u{85}d\u{202e}txt\u{2066}e\u{2069}";
+        let ev = Event::new(EventKind::ResourceFailed, hostile)
+            .with("error", hostile)
+            .with(hostile, hostile);
+        let mut out = Vec::new();
+        write_event(&ev, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.chars().any(is_unsafe), "{text}");
+        assert!(text.contains(r"a\u009b2Jb\u009d52;c;QUFB\u009cc\u0085d\u202etxt\u2066e\u2069"));
+        // Still the same event for a JSON reader.
+        assert_eq!(Event::from_json(text.trim_end()).unwrap(), ev);
+
+        // Already serialised lines: only the unsafe characters change.
+        let line = ev.to_json();
+        let escaped = escape_unsafe(&line);
+        assert!(!escaped.chars().any(is_unsafe));
+        assert_eq!(Event::from_json(&escaped).unwrap(), ev);
+        assert!(matches!(escape_unsafe("plain é → ok"), Cow::Borrowed(_)));
+        // Neighbours of the ranges are left alone.
+        for fine in [
+            "\u{7f}x", "\u{a0}", "\u{2029}", "\u{202f}", "\u{2065}", "\u{206a}",
+        ] {
+            assert!(matches!(escape_unsafe(fine), Cow::Borrowed(_)), "{fine:?}");
+        }
     }
 
     #[test]

@@ -397,9 +397,10 @@ impl Reporter {
         };
         let mut line = format!("{marker} {}", text::sanitize(&sub.message));
         if let Some(id) = &sub.deployment_id {
+            let id = text::sanitize(id);
             line.push_str(&format!(
                 "\n   deployment {id}; follow it with: ctl watch {} --deployment {id}",
-                sub.name
+                text::sanitize(&sub.name)
             ));
         }
         if !self.quiet {
@@ -423,7 +424,9 @@ impl Reporter {
 
     /// [`Reporter::event`] for an event as received: in JSON mode, `raw` (the event's JSON as
     /// the server sent it, when the server vouched that it is canonical and one line) is
-    /// written as it is, saving the serialisation.
+    /// written as it is, saving the serialisation. The server's word does not extend to what
+    /// is safe to show: C1 controls and bidi overrides in it are escaped on the way
+    /// ([`json::escape_unsafe`], a byte scan that finds nothing in nearly every line).
     pub fn event_received(&mut self, ev: &Event, raw: Option<&str>) -> io::Result<()> {
         if self.is_json() {
             // The line is built in a reused buffer (serialising token by token through the
@@ -431,7 +434,8 @@ impl Reporter {
             self.scratch.clear();
             match raw {
                 Some(raw) => {
-                    self.scratch.extend_from_slice(raw.as_bytes());
+                    self.scratch
+                        .extend_from_slice(json::escape_unsafe(raw).as_bytes());
                     self.scratch.push(b'\n');
                 }
                 None => json::write_event(ev, &mut self.scratch)?,
@@ -658,17 +662,18 @@ impl Reporter {
         if tracker.resources().is_empty() {
             out.push_str("  (no resources reported yet)\n");
         }
+        // Every name, state and id here is the server's text.
         for (name, r) in tracker.resources() {
             let step = r
                 .step
                 .as_ref()
-                .map(|(n, total, s)| format!(", step {n}/{total} {s}"))
+                .map(|(n, total, s)| format!(", step {n}/{total} {}", text::sanitize(s)))
                 .unwrap_or_default();
             out.push_str(&format!(
                 "  {} ({}): {}{step}\n",
                 text::sanitize(name),
                 text::sanitize(&r.kind),
-                r.state
+                text::sanitize(&r.state)
             ));
         }
         if self.local_server {
@@ -682,7 +687,8 @@ impl Reporter {
             return self.emit(Stream::Err, &out);
         }
         out.push_str("The deployment may still be running on the server. Reattach with:\n");
-        match deployment_id {
+        let app = text::sanitize(app);
+        match deployment_id.map(text::sanitize) {
             Some(id) => out.push_str(&format!("  ctl watch {app} --deployment {id}")),
             None => out.push_str(&format!("  ctl watch {app}")),
         }
@@ -887,6 +893,74 @@ mod tests {
         text.flush().unwrap();
         assert!(!out.text().contains('{'), "{:?}", out.text());
         assert!(out.text().contains("db"));
+    }
+
+    /// Terminal control, a forged line and a workflow command, as a server could send them.
+    const HOSTILE: &str = "db\x1b]52;c;cHduZWQ=\x07\x1b[2J\rforged\n::add-mask::x\u{9b}31m";
+
+    /// Whether `text` carries anything a terminal or a CI runner would act on.
+    fn assert_inert(text: &str) {
+        assert!(
+            !text
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || json::is_unsafe(c)),
+            "raw control in {text:?}"
+        );
+        for line in text.lines() {
+            let line = line.trim_start();
+            let ours = ["::group::", "::endgroup::", "::error title="]
+                .iter()
+                .any(|m| line.starts_with(m));
+            assert!(!line.starts_with("::") || ours, "command line {line:?}");
+        }
+    }
+
+    #[test]
+    fn the_last_known_state_shows_server_text_sanitised() {
+        let mut tracker = crate::tracker::Tracker::new(crate::tracker::Mode::Terminal, []);
+        tracker.apply(
+            &Event::new(EventKind::StepStarted, HOSTILE)
+                .with("resource_name", HOSTILE)
+                .with("resource_type", HOSTILE)
+                .with("step_number", 1)
+                .with("total_steps", 2)
+                .with("step_name", HOSTILE),
+        );
+        for github in [false, true] {
+            let (mut reporter, out) = reporter(OutputFormat::Text);
+            reporter.github = github;
+            reporter
+                .finish(
+                    WatchEnd::Timeout,
+                    &tracker,
+                    HOSTILE,
+                    Some(HOSTILE),
+                    Duration::from_secs(1),
+                )
+                .unwrap();
+            let text = out.text();
+            assert!(text.contains("Last known state"), "{text}");
+            assert!(text.contains("step 1/2 db"), "{text}");
+            assert_inert(&text);
+        }
+    }
+
+    #[test]
+    fn json_output_escapes_c1_and_bidi_controls_even_in_received_lines() {
+        let ev = Event::new(EventKind::ResourceFailed, "shop")
+            .with("resource_name", "db\u{9d}52;c;QUFB\u{9c}")
+            .with("error", "evil\u{202e}txt.exe");
+        let (mut json, out) = reporter(OutputFormat::Json);
+        // Written through as received (a canonical line) and serialised.
+        json.event_received(&ev, Some(&ev.to_json())).unwrap();
+        json.event(&ev).unwrap();
+        json.flush().unwrap();
+        let text = out.text();
+        assert_inert(&text);
+        for line in text.lines() {
+            assert_eq!(Event::from_json(line).unwrap(), ev);
+            assert!(line.contains(r"db\u009d52;c;QUFB\u009c"), "{line}");
+        }
     }
 
     #[test]

@@ -60,6 +60,30 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
+    /// 403: a cross-site request to a server without API keys (see `guard`).
+    pub(crate) fn cross_site(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, "cross_site", message)
+    }
+
+    /// 415: a POST body whose declared type is not YAML or JSON (servers without keys).
+    pub(crate) fn unsupported_media_type(message: impl Into<String>) -> Self {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            message,
+        )
+    }
+
+    /// 422: an `Idempotency-Key` reused with a different request body.
+    pub(crate) fn idempotency_key_reused() -> Self {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used with a different request body; \
+             use a new key for a new request",
+        )
+    }
+
     /// 404 with a specific message (`Application not found`, `Deployment not found`).
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)

@@ -23,8 +23,16 @@
 //! ```
 //!
 //! Each step has a `name` and exactly one of `sleep`, `fail` or `run`. A `run` command is
-//! executed with `sh -c`, with stdin closed and these variables added to the environment:
-//! `CTL_APP`, `CTL_DEPLOYMENT_ID`, `CTL_RESOURCE_NAME`, `CTL_RESOURCE_TYPE`, `CTL_RESOURCE_ID`.
+//! executed with `sh -c`, with stdin closed, in an environment cleared of everything the
+//! server inherited (which includes `CTL_SERVER_API_KEYS`) except the variables named in
+//! [`DEFAULT_ENV_PASSTHROUGH`] and in the catalogue's optional top-level `env_passthrough:`
+//! list, plus these: `CTL_APP`, `CTL_DEPLOYMENT_ID`, `CTL_RESOURCE_NAME`, `CTL_RESOURCE_TYPE`,
+//! `CTL_RESOURCE_ID`.
+//!
+//! ```yaml
+//! env_passthrough: [AWS_PROFILE, KUBECONFIG]   # also passed to `run` steps, when set
+//! providers: [...]
+//! ```
 //! Each line it writes to stdout is reported as a `step.progress` message; a non-zero exit fails
 //! the step with the last lines of its stderr.
 //!
@@ -134,10 +142,19 @@ providers:
           sleep: 300ms
 "#;
 
+/// The variables of the server's environment that `run` steps see (when set): what a shell
+/// command needs to find programs, a home and a locale, and nothing that could be a secret.
+pub const DEFAULT_ENV_PASSTHROUGH: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
+
+/// Never passed to a step, even when a catalogue asks: the server's own API keys.
+const NEVER_PASSED: &[&str] = &["CTL_SERVER_API_KEYS"];
+
 /// The set of providers a server knows, at most one per resource type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Catalogue {
     providers: Vec<Provider>,
+    /// [`DEFAULT_ENV_PASSTHROUGH`] plus the catalogue's `env_passthrough:`.
+    env_passthrough: Vec<String>,
     /// Resource type → index into `providers`.
     by_type: HashMap<String, usize>,
 }
@@ -314,9 +331,34 @@ impl Catalogue {
                 by_type.insert(ty.clone(), index);
             }
         }
+        let mut env_passthrough: Vec<String> = DEFAULT_ENV_PASSTHROUGH
+            .iter()
+            .map(|&v| v.to_owned())
+            .collect();
+        for name in raw.env_passthrough {
+            let usable = !name.is_empty() && !name.contains(['=', '\0']);
+            if !usable {
+                return Err(CatalogueError::invalid(
+                    origin,
+                    format!("env_passthrough: {name:?} is not an environment variable name"),
+                ));
+            }
+            if NEVER_PASSED.contains(&name.as_str()) {
+                return Err(CatalogueError::invalid(
+                    origin,
+                    format!(
+                        "env_passthrough: {name} holds the server's API keys and is never passed to steps"
+                    ),
+                ));
+            }
+            if !env_passthrough.contains(&name) {
+                env_passthrough.push(name);
+            }
+        }
         Ok(Catalogue {
             providers: raw.providers,
             by_type,
+            env_passthrough,
         })
     }
 
@@ -332,6 +374,11 @@ impl Catalogue {
         let mut types: Vec<&str> = self.by_type.keys().map(String::as_str).collect();
         types.sort_unstable();
         types
+    }
+
+    /// The names of the server's environment variables a `run` step sees (when set).
+    pub fn env_passthrough(&self) -> &[String] {
+        &self.env_passthrough
     }
 
     /// Every provider, in file order.
@@ -350,6 +397,8 @@ impl Catalogue {
 #[serde(deny_unknown_fields)]
 struct RawCatalogue {
     providers: Vec<Provider>,
+    #[serde(default)]
+    env_passthrough: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -562,6 +611,26 @@ providers:
         - name: migrate
           run: echo migrating
 ";
+
+    #[test]
+    fn env_passthrough_extends_the_default_list_but_never_to_the_keys() {
+        let cat = Catalogue::from_yaml(ONE, "cat.yaml").unwrap();
+        assert_eq!(cat.env_passthrough(), DEFAULT_ENV_PASSTHROUGH);
+        let extended = format!("env_passthrough: [KUBECONFIG, PATH]\n{ONE}");
+        let cat = Catalogue::from_yaml(&extended, "cat.yaml").unwrap();
+        assert_eq!(
+            cat.env_passthrough().len(),
+            DEFAULT_ENV_PASSTHROUGH.len() + 1
+        );
+        assert_eq!(cat.env_passthrough().last().unwrap(), "KUBECONFIG");
+        let keys = format!("env_passthrough: [CTL_SERVER_API_KEYS]\n{ONE}");
+        assert!(
+            err(&keys).contains("never passed to steps"),
+            "{}",
+            err(&keys)
+        );
+        assert!(err(&format!("env_passthrough: ['A=B']\n{ONE}")).contains("not an environment"));
+    }
 
     #[test]
     fn parses_every_action() {

@@ -286,9 +286,11 @@ async fn serve_with_hyper<S: Connection>(
     let service = TowerToHyperService::new(
         router.map_request(|request: Request<hyper::body::Incoming>| request.map(Body::new)),
     );
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only: HTTP/2 in cleartext (prior knowledge) is not served, see "Limits and
+    // hardening" in docs/server.md. An HTTP/2 preface is closed without an answer.
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
     let io = TokioIo::new(Replay { read, stream });
-    let conn = builder.serve_connection_with_upgrades(io, service);
+    let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}

@@ -125,6 +125,7 @@ pub(crate) async fn submit(
             deployment_id,
             app: existing,
         }),
+        Submitted::KeyReused => Err(ApiError::idempotency_key_reused()),
         Submitted::Forbidden => Err(ApiError::forbidden(format!(
             "Application '{name}' belongs to another team"
         ))),

@@ -12,6 +12,7 @@
 //! - `deploy`: accepting deployments and driving them through the orchestrator;
 //! - [`orchestrator`] and [`catalogue`]: what a deployment does, per provider workflow;
 //! - [`auth`]: API keys, teams, and who is calling;
+//! - `guard`: cross-site request protection of a server without keys;
 //! - `api_error`: the one JSON error envelope.
 //!
 //! Everything here runs on whatever tokio runtime the caller provides, current-thread included
@@ -27,6 +28,7 @@ mod api_error;
 mod bus;
 mod conn;
 mod deploy;
+mod guard;
 mod routes;
 mod sse;
 mod state;

@@ -314,6 +314,7 @@ async fn provision(
         };
         em.send(step_event(EventKind::StepStarted)).await?;
         let env = StepEnv {
+            passthrough: catalogue.env_passthrough(),
             app_name: em.app_name,
             deployment_id: em.deployment_id,
             resource: res,
@@ -356,6 +357,8 @@ async fn provision(
 
 /// What a `run` command learns about its context, through environment variables.
 struct StepEnv<'a> {
+    /// The server's variables a step may see (the rest of its environment is not passed).
+    passthrough: &'a [String],
     app_name: &'a str,
     deployment_id: &'a str,
     resource: &'a PlannedResource,
@@ -388,6 +391,15 @@ async fn run_command(
     progress: &(dyn Fn(&str) -> Event + Sync),
 ) -> Result<Result<(), String>, Closed> {
     let mut command_line = Command::new("sh");
+    // The server's environment holds its API keys (CTL_SERVER_API_KEYS) and whatever else the
+    // operator exported; a step's output goes to the deploying team, so only an allow-list
+    // of variables is passed (docs/server.md).
+    command_line.env_clear();
+    for name in env.passthrough {
+        if let Some(value) = std::env::var_os(name) {
+            command_line.env(name, value);
+        }
+    }
     command_line
         .arg("-c")
         .arg(command)
@@ -999,6 +1011,37 @@ providers:
                 "resource.active"
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn run_step_sees_only_the_allowed_environment() {
+        let cat = run_catalogue("env");
+        let (outcome, events) =
+            within(run(plan(&[("batch", "job", ResourceAction::Create)]), cat)).await;
+        assert_eq!(outcome, Some(Outcome::Succeeded));
+        let names: Vec<String> = events
+            .iter()
+            .filter(|e| e.kind == EventKind::StepProgress)
+            .filter_map(|e| {
+                e.data_str("message")?
+                    .split_once('=')
+                    .map(|(n, _)| n.to_owned())
+            })
+            .collect();
+        assert!(names.iter().any(|n| n == "CTL_RESOURCE_NAME"), "{names:?}");
+        if std::env::var_os("PATH").is_some() {
+            assert!(names.iter().any(|n| n == "PATH"), "{names:?}");
+        }
+        // What the shell sets itself is allowed too.
+        let shell_own = ["PWD", "OLDPWD", "SHLVL", "_"];
+        for name in &names {
+            let allowed = crate::server::catalogue::DEFAULT_ENV_PASSTHROUGH
+                .contains(&name.as_str())
+                || name.starts_with("CTL_RESOURCE_")
+                || ["CTL_APP", "CTL_DEPLOYMENT_ID"].contains(&name.as_str())
+                || shell_own.contains(&name.as_str());
+            assert!(allowed, "the step saw {name} from the server's environment");
+        }
     }
 
     #[tokio::test]

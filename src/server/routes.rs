@@ -20,11 +20,12 @@ use super::AppState;
 use super::api_error::ApiError;
 use super::auth::Caller;
 use super::deploy;
+use super::guard;
 use super::sse;
 use super::store::{AppRow, Deleted, DeploymentRow, ResourceRow, rfc3339};
 
 /// The API's router over `state`. `/healthz` needs no key; everything else does when keys
-/// are configured.
+/// are configured. Without keys, cross-site requests are refused (`guard`).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -40,6 +41,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events/stream", get(sse::stream))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::keyless_same_origin,
+        ))
         .with_state(state)
 }
 

@@ -345,6 +345,8 @@ pub(crate) enum Submitted {
     },
     /// The application belongs to another team.
     Forbidden,
+    /// The idempotency key was used before with a different request body.
+    KeyReused,
 }
 
 /// A deployment as `GET /api/deployments/<id>` shows it.
@@ -432,7 +434,8 @@ CREATE TABLE IF NOT EXISTS deployments (
     finished_at INTEGER,
     error TEXT,
     idempotency_key TEXT,
-    first_event_id INTEGER
+    first_event_id INTEGER,
+    request TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS deployments_by_key
     ON deployments (team, idempotency_key) WHERE idempotency_key IS NOT NULL;
@@ -465,6 +468,44 @@ CREATE TABLE IF NOT EXISTS meta (
     value INTEGER NOT NULL
 );
 ";
+
+/// Creates `dir` and its missing parents, readable by the owner only (0700 on Unix): the
+/// database holds every team's specs and events. An existing directory is left as it is.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the database file, if missing, readable by the owner only (0600 on Unix), before
+/// SQLite opens it: SQLite would create it 0644, and gives its `-wal` and `-shm` files the
+/// mode of the database file. An existing file is left as it is.
+fn create_private_file(file: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Brings a database created by an earlier version up to [`SCHEMA`]: columns added since.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let has_request: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('deployments') WHERE name = 'request'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_request {
+        conn.execute_batch("ALTER TABLE deployments ADD COLUMN request TEXT")?;
+    }
+    Ok(())
+}
 
 fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -500,11 +541,14 @@ impl Db {
     ) -> Result<Db, StoreError> {
         let conn = match data_dir {
             Some(dir) => {
-                std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                let data_dir_error = |source| StoreError::DataDir {
                     path: dir.display().to_string(),
                     source,
-                })?;
-                let conn = Connection::open(dir.join("ctl-server.db"))?;
+                };
+                create_private_dir(dir).map_err(data_dir_error)?;
+                let file = dir.join("ctl-server.db");
+                create_private_file(&file).map_err(data_dir_error)?;
+                let conn = Connection::open(&file)?;
                 // WAL: readers never block the writer and a commit is one sequential append.
                 conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| {
                     row.get::<_, String>(0)
@@ -515,6 +559,7 @@ impl Db {
             None => Connection::open_in_memory()?,
         };
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         let pruned_through: u64 = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'pruned_through'",
@@ -806,14 +851,19 @@ impl Db {
     pub(crate) fn submit(&mut self, s: Submission) -> Result<Submitted, StoreError> {
         let tx = self.conn.transaction()?;
         if let Some(key) = &s.idempotency_key {
-            let existing: Option<(u64, String)> = tx
+            let existing: Option<(u64, String, Option<String>)> = tx
                 .query_row(
-                    "SELECT id, app FROM deployments WHERE team = ?1 AND idempotency_key = ?2",
+                    "SELECT id, app, request FROM deployments WHERE team = ?1 AND idempotency_key = ?2",
                     params![&*s.team, key],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?;
-            if let Some((deployment_id, app)) = existing {
+            if let Some((deployment_id, app, request)) = existing {
+                // A row from before request bodies were kept (no `request`) cannot be told
+                // apart and counts as the same request.
+                if request.is_some_and(|r| r != s.spec) {
+                    return Ok(Submitted::KeyReused);
+                }
                 return Ok(Submitted::Existing { deployment_id, app });
             }
         }
@@ -832,9 +882,16 @@ impl Db {
             params![s.app, &*s.team, s.spec, now],
         )?;
         tx.execute(
-            "INSERT INTO deployments (app, team, status, started_at, idempotency_key)
-             VALUES (?1, ?2, 'running', ?3, ?4)",
-            params![s.app, &*s.team, now, s.idempotency_key],
+            "INSERT INTO deployments (app, team, status, started_at, idempotency_key, request)
+             VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
+            params![
+                s.app,
+                &*s.team,
+                now,
+                s.idempotency_key,
+                // Kept only where a retry must be compared with it.
+                s.idempotency_key.as_ref().map(|_| &s.spec)
+            ],
         )?;
         let deployment_id = tx.last_insert_rowid() as u64;
         for (position, r) in s.resources.iter().enumerate() {
@@ -1463,12 +1520,33 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // The same key with another body is refused, whatever else is the same.
+        let mut other = submission("web", "t", Some("k1"));
+        other.spec = "another spec".to_owned();
+        assert!(matches!(db.submit(other).unwrap(), Submitted::KeyReused));
         // Keys are per team: another team's identical key is a different request, and here
         // the app belongs to team t.
         assert!(matches!(
             db.submit(submission("web", "u", Some("k1"))).unwrap(),
             Submitted::Forbidden
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_and_its_directory_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data").join("ctl");
+        let mut db = Db::open(Some(&dir), None, bus::channel(4)).unwrap();
+        // A write, so that the WAL file exists too.
+        db.submit(submission("web", "t", None)).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&root.path().join("data")), 0o700);
+        for file in ["ctl-server.db", "ctl-server.db-wal", "ctl-server.db-shm"] {
+            assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+        }
     }
 
     #[test]

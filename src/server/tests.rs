@@ -743,6 +743,46 @@ async fn an_idempotency_key_returns_the_same_deployment() {
 }
 
 #[tokio::test]
+async fn an_idempotency_key_reused_with_another_body_is_refused() {
+    let server = TestServer::start(config()).await;
+    let first = server
+        .post(&spec("web", &[("db", "postgres")]), Some("retry-2"))
+        .await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let other = server
+        .post(&spec("web", &[("db", "redis")]), Some("retry-2"))
+        .await;
+    let (status, code, message) = error_of(other).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(code, "idempotency_key_reused");
+    assert!(message.contains("different request body"), "{message}");
+    // The first request, sent again, is still the first deployment.
+    let again = server
+        .post(&spec("web", &[("db", "postgres")]), Some("retry-2"))
+        .await;
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn http2_with_prior_knowledge_is_not_served() {
+    let server = TestServer::start(config()).await;
+    let addr = server.base.strip_prefix("http://").unwrap().to_owned();
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The client preface, then an empty SETTINGS frame.
+    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(DEADLINE, conn.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection instead of speaking HTTP/2");
+    // Closed without a word (or reset): no SETTINGS frame, no HTTP/1.1 answer either.
+    assert!(answer.is_empty(), "answered {answer:?} ({read:?})");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn teams_see_only_their_own_applications() {
     let keys = KeyRing::new()
         .with_key("red-key", "red")
@@ -1022,6 +1062,7 @@ async fn shutdown_ends_open_streams_and_run_returns() {
     let http = reqwest::Client::new();
     let response = http
         .post(format!("{base}/api/applications"))
+        .header("content-type", "application/yaml")
         .body(spec("web", &[("wait", "slow")]))
         .send()
         .await
@@ -1111,7 +1152,7 @@ async fn a_stalled_subscriber_neither_blocks_others_nor_loses_events() {
     let mut stalled = socket.connect(addr).await.unwrap();
     stalled
         .write_all(
-            b"GET /api/events/stream?app=flood HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n",
+            b"GET /api/events/stream?app=flood HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n",
         )
         .await
         .unwrap();

@@ -11,10 +11,18 @@ use crate::support::pki::{Pki, ServerCert};
 use crate::support::{Run, ServerProcess, ctl, repo};
 
 const APP: &str = "tests/fixtures/app-fast.yaml";
+/// The servers here have a key: a keyless server serves loopback names only (a DNS-rebinding
+/// guard), and these are reached as `deploy.test`.
+const KEY: &str = "proxy-test-key";
 
 fn server(tls: Option<&Pki>) -> ServerProcess {
     let providers = repo("tests/fixtures/providers-fast.yaml");
-    let mut args = vec!["--providers".to_owned(), providers.display().to_string()];
+    let mut args = vec![
+        "--providers".to_owned(),
+        providers.display().to_string(),
+        "--key".to_owned(),
+        KEY.to_owned(),
+    ];
     if let Some(pki) = tls {
         args.extend(pki.server_args());
     }
@@ -48,6 +56,7 @@ fn https_proxy_carries_the_submission_and_the_stream() {
         let url = format!("https://deploy.test:{}", server.port());
         let proxy = ConnectProxy::start();
         let run = ctl(&["deploy", APP, "-w", "--server", &url])
+            .env("CTL_API_KEY", KEY)
             .env("CTL_CA_CERT", pki.ca().to_str().unwrap())
             .env(variable, &proxy.url)
             .run();
@@ -73,6 +82,7 @@ fn without_the_proxy_the_test_name_does_not_resolve() {
     let server = server(Some(&pki));
     let url = format!("https://deploy.test:{}", server.port());
     let run = ctl(&["deploy", APP, "-w", "--server", &url])
+        .env("CTL_API_KEY", KEY)
         .env("CTL_CA_CERT", pki.ca().to_str().unwrap())
         .run();
     run.assert_code(5);
@@ -90,6 +100,7 @@ fn http_proxy_carries_plain_http_requests() {
         let url = format!("http://deploy.test:{}", server.port());
         let proxy = ConnectProxy::start();
         let run = ctl(&["deploy", APP, "-w", "--server", &url])
+            .env("CTL_API_KEY", KEY)
             .env(variable, &proxy.url)
             .run();
         assert_deployed(&run);
@@ -114,6 +125,7 @@ fn no_proxy_bypasses_the_proxy() {
     let proxy = ConnectProxy::start();
     let run = |no_proxy: Option<(&str, &str)>| {
         let mut cmd = ctl(&["list", "--server", &url])
+            .env("CTL_API_KEY", KEY)
             .env("CTL_CA_CERT", pki.ca().to_str().unwrap())
             .env("HTTPS_PROXY", &proxy.url);
         if let Some((name, value)) = no_proxy {

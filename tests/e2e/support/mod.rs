@@ -53,6 +53,16 @@ impl ServerProcess {
         Self::start_raw(&args, None)
     }
 
+    /// [`ServerProcess::start`] with variables added to the server's environment.
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut args = vec!["--in-memory"];
+        args.extend_from_slice(extra);
+        match Self::try_start_with_env("127.0.0.1:0", &args, env) {
+            Ok(server) => server,
+            Err(stderr) => panic!("server did not print its readiness line; stderr:\n{stderr}"),
+        }
+    }
+
     /// Starts a server on a data directory (for restart tests).
     pub fn start_with_data_dir(dir: tempfile::TempDir, extra: &[&str]) -> Self {
         let path = dir.path().to_str().unwrap().to_owned();
@@ -98,6 +108,15 @@ impl ServerProcess {
     /// Spawns `ctl server --listen LISTEN ARGS` and waits for its readiness line; on failure
     /// (it exited, or said nothing in time) returns its stderr.
     fn try_start(listen: &str, args: &[&str]) -> Result<Self, String> {
+        Self::try_start_with_env(listen, args, &[])
+    }
+
+    /// [`ServerProcess::try_start`] with `env` added after the environment is cleaned.
+    fn try_start_with_env(
+        listen: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
         let mut cmd = Command::new(ctl_bin());
         cmd.args(["server", "--listen", listen])
             .args(args)
@@ -105,6 +124,7 @@ impl ServerProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         clean_env(&mut cmd);
+        cmd.envs(env.iter().copied());
         let mut child = cmd.spawn().expect("spawn ctl server");
         let stderr = child.stderr.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
