@@ -220,6 +220,9 @@ complete -c ctl -n "__fish_ctl_using_subcommand server" -l keepalive -d 'Interva
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l retention -d 'Keep at most N events, deleting the oldest. A stream resuming from before the oldest kept event gets one `stream.gap` event' -r
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l tls-cert -d 'Serve HTTPS with this PEM certificate chain (the server\'s certificate first); needs --tls-key' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l tls-key -d 'The PEM private key of --tls-cert' -r -F
+complete -c ctl -n "__fish_ctl_using_subcommand server" -l header-timeout -d 'A connection must send a whole request head within this time of connecting (after the TLS handshake), and a kept-alive one within this time of its previous response; otherwise it is closed' -r
+complete -c ctl -n "__fish_ctl_using_subcommand server" -l max-connections -d 'At most N open connections that are not event streams; more are answered 503 and closed at once. Lowered, with a warning, to fit the open-file limit' -r
+complete -c ctl -n "__fish_ctl_using_subcommand server" -l max-streams -d 'At most N event streams at once; more are answered 503. Lowered, with a warning, to fit the open-file limit' -r
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l in-memory -d 'Keep everything in memory; nothing survives a restart'
 complete -c ctl -n "__fish_ctl_using_subcommand server" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand server" -s h -l help -d 'Print help'

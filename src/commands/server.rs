@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 
 use crate::server::auth::DEFAULT_TEAM;
 use crate::server::{
-    self, ApiKey, AppState, Catalogue, KeyRing, ServerConfig, ServerError, ServerTls,
+    self, ApiKey, AppState, Catalogue, KeyRing, OpenFileLimit, ServerConfig, ServerError, ServerTls,
 };
 
 /// Run the bundled reference platform server.
@@ -79,12 +79,36 @@ pub struct ServerArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+
+    /// A connection must send a whole request head within this time of connecting (after the
+    /// TLS handshake), and a kept-alive one within this time of its previous response;
+    /// otherwise it is closed.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_interval)]
+    pub header_timeout: Duration,
+
+    /// At most N open connections that are not event streams; more are answered 503 and
+    /// closed at once. Lowered, with a warning, to fit the open-file limit.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = parse_count)]
+    pub max_connections: usize,
+
+    /// At most N event streams at once; more are answered 503. Lowered, with a warning, to fit
+    /// the open-file limit.
+    #[arg(long, value_name = "N", default_value_t = 16384, value_parser = parse_count)]
+    pub max_streams: usize,
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
     match humantime::parse_duration(text) {
         Ok(d) if d.is_zero() => Err("must be greater than zero".to_owned()),
         Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn parse_count(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -131,6 +155,9 @@ impl ServerArgs {
             keys,
             keepalive: self.keepalive,
             retention: self.retention,
+            header_timeout: self.header_timeout,
+            max_connections: self.max_connections,
+            max_streams: self.max_streams,
             ..ServerConfig::in_memory()
         })
     }
@@ -150,6 +177,15 @@ pub fn readiness_line(addr: SocketAddr, tls: bool) -> String {
 /// readiness line and serves until Ctrl-C or SIGTERM.
 pub fn run(args: ServerArgs) -> Result<(), ServerError> {
     init_tracing();
+    // Before anything opens a file: the connection caps are fitted to this limit.
+    match server::raise_open_file_limit() {
+        Ok(OpenFileLimit::Raised { from, to }) => {
+            let show = |n: Option<u64>| n.map_or("unlimited".to_owned(), |n| n.to_string());
+            tracing::debug!("open-file limit raised from {} to {}", show(from), show(to));
+        }
+        Ok(OpenFileLimit::Unchanged(_)) => {}
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
     let tls = args.tls_cert.is_some();
     run_until(args, shutdown_signal(), |addr| {
         // Not `eprintln!`, which panics when stderr is gone.
@@ -284,6 +320,10 @@ mod tests {
         assert_eq!(args.listen, "127.0.0.1:8081");
         assert_eq!(args.keepalive, Duration::from_secs(15));
         let config = args.config().unwrap();
+        let builtin = ServerConfig::in_memory();
+        assert_eq!(config.header_timeout, builtin.header_timeout);
+        assert_eq!(config.max_connections, builtin.max_connections);
+        assert_eq!(config.max_streams, builtin.max_streams);
         assert!(config.data_dir.is_none());
         assert!(config.keys.is_empty());
     }
@@ -303,6 +343,29 @@ mod tests {
         let err = args.config().unwrap_err().to_string();
         assert!(!err.contains("bad key"), "{err}");
         assert!(err.contains("#1"), "{err}");
+    }
+
+    #[test]
+    fn limits_are_settings() {
+        let args = parse(&[
+            "--header-timeout",
+            "3s",
+            "--max-connections",
+            "7",
+            "--max-streams",
+            "9",
+        ])
+        .unwrap();
+        let config = args.config().unwrap();
+        assert_eq!(config.header_timeout, Duration::from_secs(3));
+        assert_eq!((config.max_connections, config.max_streams), (7, 9));
+        for zero in [
+            &["--header-timeout", "0s"][..],
+            &["--max-connections", "0"],
+            &["--max-streams", "0"],
+        ] {
+            assert!(parse(zero).is_err(), "{zero:?}");
+        }
     }
 
     #[test]

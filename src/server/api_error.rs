@@ -112,6 +112,16 @@ impl ApiError {
         )
     }
 
+    /// 503: a cap on open connections or event streams is reached (docs/server.md, "Limits and
+    /// hardening"); `what` says which ("open connections", "event streams").
+    pub(crate) fn busy(what: &str) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("The server has too many {what}"),
+        )
+    }
+
     /// 500: something failed inside the server. The cause is logged, never sent.
     pub(crate) fn internal() -> Self {
         ApiError::new(

@@ -15,23 +15,36 @@
 //!
 //! Connections are plain TCP or TLS over TCP (`ctl server --tls-cert`): both are a
 //! [`Connection`], so streams are written the same way over either.
+//!
+//! Limits (docs/server.md, "Limits and hardening"): the whole first request head must arrive
+//! within the header timeout, whatever the byte rate, on either path; hyper then applies the
+//! same timeout to every later head of a kept-alive connection, idle time included. A
+//! connection holds a permit of the connection cap while it is an ordinary connection, and
+//! trades it for one of the stream cap when it becomes an event stream.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::{Body, HttpBody};
 use axum::http::{Method, Request, Response, Version, header};
+use axum::response::IntoResponse;
 use bytes::{Buf, Bytes};
 use futures::StreamExt;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
+use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+
+use super::api_error::ApiError;
+use super::limits::Limits;
 
 /// The path whose plain GETs this module answers itself.
 const STREAM_PATH: &str = "/api/events/stream";
@@ -91,19 +104,55 @@ impl Connection for TlsStream<TcpStream> {
     }
 }
 
+/// A connection admitted under the connection cap: what it is served with.
+pub(crate) struct Admitted {
+    router: Router,
+    limits: Limits,
+    /// Its place under the connection cap, released when the connection ends or becomes a
+    /// stream.
+    permit: OwnedSemaphorePermit,
+}
+
+impl Admitted {
+    /// A connection holding `permit`, to be served by `router` within `limits`.
+    pub(crate) fn new(router: Router, limits: Limits, permit: OwnedSemaphorePermit) -> Self {
+        Admitted {
+            router,
+            limits,
+            permit,
+        }
+    }
+}
+
 /// Serves one accepted connection until it closes, or, after `shutdown`, until its request in
-/// flight is answered (streams end on `shutdown` by themselves).
+/// flight is answered (streams end on `shutdown` by themselves). A connection whose first
+/// request head is not complete within the header timeout is closed without an answer.
 pub(crate) async fn serve_connection<S: Connection>(
     mut stream: S,
-    router: Router,
+    admitted: Admitted,
     shutdown: CancellationToken,
 ) {
+    let Admitted {
+        router,
+        limits,
+        permit,
+    } = admitted;
+    let deadline = Instant::now() + limits.header_timeout;
     let mut head = Vec::with_capacity(1024);
     let request = loop {
         let read = tokio::select! {
             read = stream.read_buf(&mut head) => read,
             // Shutting down: a connection that has not finished its request gets no answer.
             () = shutdown.cancelled() => return,
+            // Silent, or sending its head too slowly (a "slow loris"): it holds a descriptor
+            // and a place under the cap, so it goes.
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::debug!(
+                    "no complete request head within {:?}; closing the connection",
+                    limits.header_timeout
+                );
+                return;
+            }
         };
         match read {
             // Closed (or failed) before a whole head arrived: nothing to answer.
@@ -122,6 +171,17 @@ pub(crate) async fn serve_connection<S: Connection>(
             // A stream's frames are small and each should leave at once, as nginx does for its
             // streams; measured, it costs fan-out nothing here (docs/performance.md).
             stream.set_nodelay();
+            // From here on this connection is a stream: it counts against the stream cap
+            // instead of the connection cap.
+            let Ok(_stream_permit) = limits.streams.clone().try_acquire_owned() else {
+                drop(permit);
+                tracing::debug!("event stream limit reached; answering 503");
+                let _ =
+                    write_response(&mut stream, ApiError::busy("event streams").into_response())
+                        .await;
+                return;
+            };
+            drop(permit);
             let response = match router.oneshot(*request).await {
                 Ok(response) => response,
                 Err(infallible) => match infallible {},
@@ -129,7 +189,18 @@ pub(crate) async fn serve_connection<S: Connection>(
             // An error here is the client gone; there is no one left to tell.
             let _ = write_response(&mut stream, response).await;
         }
-        None => serve_with_hyper(stream, Bytes::from(head), router, shutdown).await,
+        None => {
+            serve_with_hyper(
+                stream,
+                Bytes::from(head),
+                router,
+                &limits,
+                deadline,
+                shutdown,
+            )
+            .await;
+            drop(permit);
+        }
     }
 }
 
@@ -276,24 +347,53 @@ async fn write_all_vectored(
 }
 
 /// Serves the connection with hyper, replaying `read` (the bytes already taken from it) first.
-/// On `shutdown`, hyper finishes the request in flight and closes.
+/// The first request's head must still be complete by `deadline`; every later one within the
+/// header timeout of the previous response (hyper's `header_read_timeout`). On `shutdown`,
+/// hyper finishes the request in flight and closes.
 async fn serve_with_hyper<S: Connection>(
     stream: S,
     read: Bytes,
     router: Router,
+    limits: &Limits,
+    deadline: Instant,
     shutdown: CancellationToken,
 ) {
-    let service = TowerToHyperService::new(
-        router.map_request(|request: Request<hyper::body::Incoming>| request.map(Body::new)),
-    );
+    // Told when hyper has parsed a request head (the router is then called).
+    let head_read = Arc::new(Notify::new());
+    let service = TowerToHyperService::new(router.map_request({
+        let head_read = head_read.clone();
+        move |request: Request<hyper::body::Incoming>| {
+            head_read.notify_one();
+            request.map(Body::new)
+        }
+    }));
     // HTTP/1.1 only: HTTP/2 in cleartext (prior knowledge) is not served, see "Limits and
     // hardening" in docs/server.md. An HTTP/2 preface is closed without an answer.
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
+    let mut builder =
+        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
     let io = TokioIo::new(Replay { read, stream });
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
+    // hyper's timer starts afresh when it takes the connection; the head begun here keeps
+    // its first deadline.
+    let first_head_late = async {
+        tokio::select! {
+            () = head_read.notified() => std::future::pending().await,
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    };
     tokio::select! {
         _ = conn.as_mut() => {}
+        () = first_head_late => {
+            tracing::debug!(
+                "no complete request head within {:?}; closing the connection",
+                limits.header_timeout
+            );
+        }
         () = shutdown.cancelled() => {
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
@@ -378,9 +478,27 @@ mod tests {
         start_with(None).await
     }
 
+    /// The default limits, with no open-file limit to fit.
+    fn default_limits() -> Limits {
+        use crate::server::limits::*;
+        Limits::new(HEADER_TIMEOUT, MAX_CONNECTIONS, MAX_STREAMS, None)
+    }
+
     /// [`start`], over TLS when `tls` is given.
     async fn start_with(
         tls: Option<crate::server::ServerTls>,
+    ) -> (
+        SocketAddr,
+        mpsc::UnboundedReceiver<mpsc::Sender<Bytes>>,
+        CancellationToken,
+    ) {
+        start_limited(tls, default_limits()).await
+    }
+
+    /// [`start_with`], with `limits`.
+    async fn start_limited(
+        tls: Option<crate::server::ServerTls>,
+        limits: Limits,
     ) -> (
         SocketAddr,
         mpsc::UnboundedReceiver<mpsc::Sender<Bytes>>,
@@ -406,7 +524,13 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let cancel = CancellationToken::new();
-        tokio::spawn(super::super::accept(listener, router, tls, cancel.clone()));
+        tokio::spawn(super::super::accept(
+            listener,
+            router,
+            tls,
+            limits,
+            cancel.clone(),
+        ));
         (addr, streams, cancel)
     }
 
@@ -604,5 +728,191 @@ mod tests {
         read_until(&mut conn, &mut seen, |s| s.contains("data: b")).await;
         assert!(seen.starts_with("HTTP/1.1 200 OK\r\n"), "{seen}");
         assert!(!seen.contains("connection: close"), "{seen}");
+    }
+
+    /// Short enough for a quick test, long enough that a loaded machine does not trip it.
+    const SHORT: Duration = Duration::from_millis(600);
+
+    fn limits(header_timeout: Duration, max_connections: usize, max_streams: usize) -> Limits {
+        Limits::new(header_timeout, max_connections, max_streams, None)
+    }
+
+    /// Sends `prefix`, then one more byte of an endless header every 50 ms: a head that never
+    /// completes, at a byte rate that never stops. Returns what the server answered and how
+    /// long after the trickle began it closed the connection (reset included).
+    async fn trickle(conn: TcpStream, prefix: &[u8]) -> (Vec<u8>, Duration) {
+        let (mut reader, mut writer) = conn.into_split();
+        writer.write_all(prefix).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let sender = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(50));
+            loop {
+                tick.tick().await;
+                if writer.write_all(b"a").await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(DEADLINE, reader.read_to_end(&mut answer))
+            .await
+            .expect("the server closes a head that never ends");
+        let elapsed = started.elapsed();
+        sender.abort();
+        (answer, elapsed)
+    }
+
+    /// Waits for the server to close `conn`; returns what it sent first.
+    async fn closed(conn: &mut TcpStream) -> Vec<u8> {
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(DEADLINE, conn.read_to_end(&mut answer))
+            .await
+            .expect("the server closes the connection");
+        answer
+    }
+
+    #[tokio::test]
+    async fn a_head_sent_a_byte_at_a_time_is_cut_at_the_header_timeout() {
+        let (addr, _streams, _cancel) = start_limited(None, limits(SHORT, 8, 8)).await;
+        for path in ["/api/events/stream", "/other"] {
+            let conn = TcpStream::connect(addr).await.unwrap();
+            let prefix = format!("GET {path} HTTP/1.1\r\nHost: x\r\nx-pad: ");
+            let (answer, elapsed) = trickle(conn, prefix.as_bytes()).await;
+            assert!(answer.is_empty(), "{path}: answered {answer:?}");
+            assert!(elapsed >= SHORT, "{path}: closed after {elapsed:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_head_handed_to_hyper_unfinished_keeps_its_header_timeout() {
+        let (addr, _streams, _cancel) = start_limited(None, limits(SHORT, 8, 8)).await;
+        let conn = TcpStream::connect(addr).await.unwrap();
+        // Past the stream reader's limit: hyper takes the rest of the head.
+        let prefix = format!(
+            "GET /other HTTP/1.1\r\nHost: x\r\nx-big: {}\r\nx-pad: ",
+            "x".repeat(HEAD_LIMIT)
+        );
+        let (answer, elapsed) = trickle(conn, prefix.as_bytes()).await;
+        // hyper's own timeout answers 408 before closing; either way the head is cut.
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+            "{answer}"
+        );
+        assert!(elapsed >= SHORT, "closed after {elapsed:?}");
+    }
+
+    #[tokio::test]
+    async fn a_silent_connection_is_closed_at_the_header_timeout() {
+        let (addr, _streams, _cancel) = start_limited(None, limits(SHORT, 8, 8)).await;
+        let started = tokio::time::Instant::now();
+        let mut conn = TcpStream::connect(addr).await.unwrap();
+        assert!(closed(&mut conn).await.is_empty());
+        assert!(started.elapsed() >= SHORT);
+    }
+
+    #[tokio::test]
+    async fn a_kept_alive_connection_is_closed_when_idle_or_slow() {
+        let (addr, _streams, _cancel) = start_limited(None, limits(SHORT, 8, 8)).await;
+        // Idle after a response.
+        let mut conn = send(addr, b"GET /other HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let mut seen = String::new();
+        read_until(&mut conn, &mut seen, |s| s.ends_with("ok")).await;
+        let answered = tokio::time::Instant::now();
+        assert!(closed(&mut conn).await.is_empty());
+        assert!(answered.elapsed() >= SHORT);
+
+        // A second head, sent a byte at a time.
+        let mut conn = send(addr, b"GET /other HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let mut seen = String::new();
+        read_until(&mut conn, &mut seen, |s| s.ends_with("ok")).await;
+        // (hyper's timer started at the end of the response, before the trickle.)
+        let (answer, _) = trickle(conn, b"GET /other HTTP/1.1\r\nx-pad: ").await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+            "{answer}"
+        );
+    }
+
+    #[tokio::test]
+    async fn over_the_connection_cap_a_connection_is_refused_until_others_close() {
+        let (addr, _streams, _cancel) = start_limited(None, limits(DEADLINE * 6, 2, 8)).await;
+        let held = [
+            TcpStream::connect(addr).await.unwrap(),
+            TcpStream::connect(addr).await.unwrap(),
+        ];
+        let mut refused = TcpStream::connect(addr).await.unwrap();
+        let answer = String::from_utf8(closed(&mut refused).await).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{answer}"
+        );
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["error"]["code"], "unavailable");
+
+        drop(held);
+        // Served again once the server has seen them close.
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let mut conn = send(addr, b"GET /other HTTP/1.1\r\nHost: x\r\n\r\n").await;
+            let mut seen = String::new();
+            read_until(&mut conn, &mut seen, |s| {
+                s.ends_with("ok") || s.ends_with("}}")
+            })
+            .await;
+            if seen.starts_with("HTTP/1.1 200 ") {
+                break;
+            }
+            assert!(seen.starts_with("HTTP/1.1 503 "), "{seen}");
+            assert!(tokio::time::Instant::now() < deadline, "still refused");
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn over_the_stream_cap_a_stream_is_answered_503_and_streams_leave_the_connection_cap() {
+        // One ordinary connection allowed: streams must not take it.
+        let (addr, mut streams, _cancel) = start_limited(None, limits(DEADLINE * 6, 1, 2)).await;
+        let request = b"GET /api/events/stream HTTP/1.1\r\nHost: x\r\n\r\n";
+        let first = send(addr, request).await;
+        let first_body = streams.recv().await.unwrap();
+        let _second = send(addr, request).await;
+        let _second_body = streams.recv().await.unwrap();
+
+        let mut third = send(addr, request).await;
+        let answer = String::from_utf8(closed(&mut third).await).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+        assert!(answer.contains("too many event streams"), "{answer}");
+
+        // The connection cap is free for an ordinary request.
+        let mut other = send(addr, b"GET /other HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let mut seen = String::new();
+        read_until(&mut other, &mut seen, |s| s.ends_with("ok")).await;
+        assert!(seen.starts_with("HTTP/1.1 200 "), "{seen}");
+        drop(other);
+
+        // A stream that ends frees its place.
+        drop(first);
+        tokio::time::timeout(DEADLINE, first_body.closed())
+            .await
+            .expect("the server lets go of the stream");
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let mut conn = send(addr, request).await;
+            tokio::select! {
+                body = streams.recv() => {
+                    assert!(body.is_some());
+                    break;
+                }
+                answer = closed(&mut conn) => {
+                    let answer = String::from_utf8(answer).unwrap();
+                    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "still refused");
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! - `conn`: each accepted connection: event streams written by our own small HTTP/1.1 writer,
 //!   everything else served by hyper;
 //! - [`tls`]: HTTPS (`--tls-cert`, `--tls-key`);
+//! - `limits`: caps on open connections and event streams, and the open-file limit;
 //! - `routes`: [`router`], the HTTP API and its JSON shapes;
 //! - `sse`: the event stream (replay from the store, then live, no gap, no duplicate);
 //! - `store`: SQLite on one dedicated thread, the single writer that assigns event ids;
@@ -29,6 +30,7 @@ mod bus;
 mod conn;
 mod deploy;
 mod guard;
+mod limits;
 mod routes;
 mod sse;
 mod state;
@@ -49,6 +51,7 @@ use tokio_util::task::TaskTracker;
 
 pub use auth::{ApiKey, KeyError, KeyRing};
 pub use catalogue::{Catalogue, CatalogueError};
+pub use limits::{OpenFileLimit, raise_open_file_limit};
 pub use routes::router;
 pub use state::AppState;
 pub use store::StoreError;
@@ -72,6 +75,14 @@ pub struct ServerConfig {
     /// How long shutdown waits for open connections, then again for running deployments,
     /// then again for the store, before giving up on each.
     pub shutdown_grace: Duration,
+    /// A connection must send a whole request head within this time of being accepted (after
+    /// the TLS handshake), and a kept-alive one within this time of its previous response:
+    /// this is also the keep-alive idle timeout.
+    pub header_timeout: Duration,
+    /// At most this many open connections that are not event streams; more are refused.
+    pub max_connections: usize,
+    /// At most this many event streams; more are answered 503.
+    pub max_streams: usize,
 }
 
 impl ServerConfig {
@@ -85,6 +96,9 @@ impl ServerConfig {
             retry: Duration::from_secs(1),
             retention: None,
             shutdown_grace: Duration::from_secs(5),
+            header_timeout: limits::HEADER_TIMEOUT,
+            max_connections: limits::MAX_CONNECTIONS,
+            max_streams: limits::MAX_STREAMS,
         }
     }
 }
@@ -142,51 +156,72 @@ pub fn check_exposure(addr: SocketAddr, keys: &KeyRing) -> Result<(), ServerErro
 /// Accepts connections until `cancel`, then waits for the open ones to close (event streams
 /// end on `cancel`; other connections finish the request in flight). With `tls`, each
 /// connection's handshake runs in its own task, so a slow client holds up no other.
+///
+/// A connection over [`limits::Limits::connections`] is refused at once (see [`refuse`]), so
+/// the server never runs out of file descriptors and serves again as soon as load drops.
 async fn accept(
     listener: TcpListener,
     router: axum::Router,
     tls: Option<ServerTls>,
+    limits: limits::Limits,
     cancel: CancellationToken,
 ) {
     let connections = TaskTracker::new();
+    let mut last_refusal_logged: Option<tokio::time::Instant> = None;
     loop {
         let accepted = tokio::select! {
             () = cancel.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, _)) => match &tls {
-                None => {
-                    connections.spawn(conn::serve_connection(
-                        stream,
-                        router.clone(),
-                        cancel.clone(),
-                    ));
+            Ok((stream, _)) => {
+                let Ok(permit) = limits.connections.clone().try_acquire_owned() else {
+                    // One warning a minute at most: a flood must not become a flood of logs.
+                    if last_refusal_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(60))
+                    {
+                        tracing::warn!(
+                            "connection limit reached; refusing new connections (--max-connections)"
+                        );
+                        last_refusal_logged = Some(tokio::time::Instant::now());
+                    }
+                    refuse(stream, tls.is_some());
+                    continue;
+                };
+                let connection = conn::Admitted::new(router.clone(), limits.clone(), permit);
+                match &tls {
+                    None => {
+                        connections.spawn(conn::serve_connection(
+                            stream,
+                            connection,
+                            cancel.clone(),
+                        ));
+                    }
+                    Some(ServerTls(acceptor)) => {
+                        let (acceptor, cancel) = (acceptor.clone(), cancel.clone());
+                        connections.spawn(async move {
+                            let handshake = tokio::time::timeout(
+                                tls::HANDSHAKE_TIMEOUT,
+                                acceptor.accept(stream),
+                            );
+                            let stream = tokio::select! {
+                                () = cancel.cancelled() => return,
+                                done = handshake => match done {
+                                    Ok(Ok(stream)) => stream,
+                                    Ok(Err(e)) => {
+                                        tracing::debug!("TLS handshake failed: {e}");
+                                        return;
+                                    }
+                                    Err(_) => {
+                                        tracing::debug!("TLS handshake timed out");
+                                        return;
+                                    }
+                                },
+                            };
+                            conn::serve_connection(stream, connection, cancel).await;
+                        });
+                    }
                 }
-                Some(ServerTls(acceptor)) => {
-                    let (acceptor, router, cancel) =
-                        (acceptor.clone(), router.clone(), cancel.clone());
-                    connections.spawn(async move {
-                        let handshake =
-                            tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream));
-                        let stream = tokio::select! {
-                            () = cancel.cancelled() => return,
-                            done = handshake => match done {
-                                Ok(Ok(stream)) => stream,
-                                Ok(Err(e)) => {
-                                    tracing::debug!("TLS handshake failed: {e}");
-                                    return;
-                                }
-                                Err(_) => {
-                                    tracing::debug!("TLS handshake timed out");
-                                    return;
-                                }
-                            },
-                        };
-                        conn::serve_connection(stream, router, cancel).await;
-                    });
-                }
-            },
+            }
             // The client gave up before we took the connection: nothing to do.
             Err(e)
                 if matches!(
@@ -206,6 +241,31 @@ async fn accept(
     drop(listener);
     connections.close();
     connections.wait().await;
+}
+
+/// The answer to a connection over the cap, written without reading its request.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+content-type: application/json\r\n\
+retry-after: 1\r\n\
+connection: close\r\n\
+content-length: 85\r\n\r\n\
+{\"error\":{\"code\":\"unavailable\",\"message\":\"The server has too many open connections\"}}";
+
+/// Refuses a connection over the cap without spending anything on it: a plain one gets
+/// [`BUSY`] if its socket takes it at once, a TLS one (which would need a handshake first) is
+/// just closed. Either way the descriptor is released now.
+fn refuse(stream: tokio::net::TcpStream, tls: bool) {
+    if tls {
+        return;
+    }
+    // One write straight to the socket, never waiting (tokio's `try_write` would refuse until
+    // the reactor has seen the new socket writable): a socket that cannot take 200 bytes now
+    // is not worth more.
+    if let Ok(stream) = stream.into_std() {
+        use std::io::Write as _;
+        let _ = (&stream).write(BUSY);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then stops cleanly: every event
@@ -251,7 +311,8 @@ pub async fn serve_with_tls(
             cancel.cancel();
         }
     });
-    let server = accept(listener, router(state.clone()), tls, cancel.clone());
+    let limits = state.0.limits.clone();
+    let server = accept(listener, router(state.clone()), tls, limits, cancel.clone());
     let result = tokio::select! {
         () = server => Ok(()),
         // Streams end on `cancel`, but a client could still hold a request open (a slow

@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use super::auth::KeyRing;
 use super::bus;
 use super::catalogue::Catalogue;
+use super::limits::{self, Limits};
 use super::store::{Store, StoreError};
 use super::{ServerConfig, ServerError};
 use crate::event::Event;
@@ -33,6 +34,8 @@ pub(crate) struct App {
     pub(crate) retry: Duration,
     /// How long shutdown waits for each stage.
     pub(crate) shutdown_grace: Duration,
+    /// Head timeout and connection caps, used by the accept loop and each connection.
+    pub(crate) limits: Limits,
     /// Fired once at shutdown: ends every stream and cancels every deployment.
     pub(crate) cancel: CancellationToken,
     /// Deployment driver tasks, awaited (with a bound) at shutdown.
@@ -77,6 +80,12 @@ impl AppState {
             keepalive: config.keepalive.max(Duration::from_millis(1)),
             retry: config.retry,
             shutdown_grace: config.shutdown_grace,
+            limits: Limits::new(
+                config.header_timeout,
+                config.max_connections,
+                config.max_streams,
+                limits::open_file_limit(),
+            ),
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
             next_client: AtomicU64::new(0),

@@ -11,6 +11,7 @@ mod deploy;
 mod hardening;
 mod innominatus;
 mod json;
+mod limits;
 mod nchan;
 mod proxies;
 mod redirects;
