@@ -793,12 +793,7 @@ mod tests {
             "x".repeat(HEAD_LIMIT)
         );
         let (answer, elapsed) = trickle(conn, prefix.as_bytes()).await;
-        // hyper's own timeout answers 408 before closing; either way the head is cut.
-        let answer = String::from_utf8_lossy(&answer);
-        assert!(
-            answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
-            "{answer}"
-        );
+        assert!(answer.is_empty(), "answered {answer:?}");
         assert!(elapsed >= SHORT, "closed after {elapsed:?}");
     }
 
@@ -828,11 +823,7 @@ mod tests {
         read_until(&mut conn, &mut seen, |s| s.ends_with("ok")).await;
         // (hyper's timer started at the end of the response, before the trickle.)
         let (answer, _) = trickle(conn, b"GET /other HTTP/1.1\r\nx-pad: ").await;
-        let answer = String::from_utf8_lossy(&answer);
-        assert!(
-            answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
-            "{answer}"
-        );
+        assert!(answer.is_empty(), "answered {answer:?}");
     }
 
     #[tokio::test]
