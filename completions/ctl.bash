@@ -505,7 +505,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__server)
-            opts="-v -h --listen --data-dir --in-memory --providers --key --api-keys-file --keepalive --retention --tls-cert --tls-key --header-timeout --max-connections --max-streams --verbose --help"
+            opts="-v -h --listen --data-dir --in-memory --providers --key --api-keys-file --keepalive --retention --tls-cert --tls-key --header-timeout --body-timeout --max-connections --max-streams --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -548,6 +548,10 @@ _ctl() {
                     return 0
                     ;;
                 --header-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --body-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -205,6 +205,7 @@ set edit:completion:arg-completer[ctl] = {|@words|
             cand --tls-cert 'Serve HTTPS with this PEM certificate chain (the server''s certificate first); needs --tls-key'
             cand --tls-key 'The PEM private key of --tls-cert'
             cand --header-timeout 'A connection must send a whole request head within this time of connecting (after the TLS handshake), and a kept-alive one within this time of its previous response; otherwise it is closed'
+            cand --body-timeout 'A request body must arrive whole within this time of its head; a slower one is answered 408 and its connection closed'
             cand --max-connections 'At most N open connections that are not event streams; more are answered 503 and closed at once. Lowered, with a warning, to fit the open-file limit'
             cand --max-streams 'At most N event streams at once; more are answered 503. Lowered, with a warning, to fit the open-file limit'
             cand --in-memory 'Keep everything in memory; nothing survives a restart'

@@ -221,6 +221,7 @@ complete -c ctl -n "__fish_ctl_using_subcommand server" -l retention -d 'Keep at
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l tls-cert -d 'Serve HTTPS with this PEM certificate chain (the server\'s certificate first); needs --tls-key' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l tls-key -d 'The PEM private key of --tls-cert' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l header-timeout -d 'A connection must send a whole request head within this time of connecting (after the TLS handshake), and a kept-alive one within this time of its previous response; otherwise it is closed' -r
+complete -c ctl -n "__fish_ctl_using_subcommand server" -l body-timeout -d 'A request body must arrive whole within this time of its head; a slower one is answered 408 and its connection closed' -r
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l max-connections -d 'At most N open connections that are not event streams; more are answered 503 and closed at once. Lowered, with a warning, to fit the open-file limit' -r
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l max-streams -d 'At most N event streams at once; more are answered 503. Lowered, with a warning, to fit the open-file limit' -r
 complete -c ctl -n "__fish_ctl_using_subcommand server" -l in-memory -d 'Keep everything in memory; nothing survives a restart'

@@ -86,6 +86,11 @@ pub struct ServerArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_interval)]
     pub header_timeout: Duration,
 
+    /// A request body must arrive whole within this time of its head; a slower one is
+    /// answered 408 and its connection closed.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_interval)]
+    pub body_timeout: Duration,
+
     /// At most N open connections that are not event streams; more are answered 503 and
     /// closed at once. Lowered, with a warning, to fit the open-file limit.
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = parse_count)]
@@ -156,6 +161,7 @@ impl ServerArgs {
             keepalive: self.keepalive,
             retention: self.retention,
             header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
             max_connections: self.max_connections,
             max_streams: self.max_streams,
             ..ServerConfig::in_memory()
@@ -322,6 +328,7 @@ mod tests {
         let config = args.config().unwrap();
         let builtin = ServerConfig::in_memory();
         assert_eq!(config.header_timeout, builtin.header_timeout);
+        assert_eq!(config.body_timeout, builtin.body_timeout);
         assert_eq!(config.max_connections, builtin.max_connections);
         assert_eq!(config.max_streams, builtin.max_streams);
         assert!(config.data_dir.is_none());
@@ -350,6 +357,8 @@ mod tests {
         let args = parse(&[
             "--header-timeout",
             "3s",
+            "--body-timeout",
+            "4s",
             "--max-connections",
             "7",
             "--max-streams",
@@ -358,9 +367,11 @@ mod tests {
         .unwrap();
         let config = args.config().unwrap();
         assert_eq!(config.header_timeout, Duration::from_secs(3));
+        assert_eq!(config.body_timeout, Duration::from_secs(4));
         assert_eq!((config.max_connections, config.max_streams), (7, 9));
         for zero in [
             &["--header-timeout", "0s"][..],
+            &["--body-timeout", "0s"],
             &["--max-connections", "0"],
             &["--max-streams", "0"],
         ] {

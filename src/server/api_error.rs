@@ -174,6 +174,18 @@ impl From<StoreError> for ApiError {
 
 impl From<BytesRejection> for ApiError {
     fn from(rejection: BytesRejection) -> Self {
+        // A body cut by `--body-timeout` arrives here as a body error like any other.
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
+        while let Some(error) = cause {
+            if let Some(timeout) = error.downcast_ref::<super::conn::BodyTimeout>() {
+                return ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    format!("The request body did not arrive within {:?}", timeout.0),
+                );
+            }
+            cause = error.source();
+        }
         let code = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             "payload_too_large"
         } else {

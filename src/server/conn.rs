@@ -22,10 +22,12 @@
 //! connection holds a permit of the connection cap while it is an ordinary connection, and
 //! trades it for one of the stream cap when it becomes an event stream.
 
+use std::future::Future as _;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, HttpBody};
@@ -362,9 +364,16 @@ async fn serve_with_hyper<S: Connection>(
     let head_read = Arc::new(Notify::new());
     let service = TowerToHyperService::new(router.map_request({
         let head_read = head_read.clone();
+        let body_timeout = limits.body_timeout;
         move |request: Request<hyper::body::Incoming>| {
             head_read.notify_one();
-            request.map(Body::new)
+            request.map(|body| {
+                if body.is_end_stream() {
+                    Body::new(body)
+                } else {
+                    Body::new(DeadlineBody::new(body, body_timeout))
+                }
+            })
         }
     }));
     // HTTP/1.1 only: HTTP/2 in cleartext (prior knowledge) is not served, see "Limits and
@@ -398,6 +407,57 @@ async fn serve_with_hyper<S: Connection>(
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+    }
+}
+
+/// The error of a request body that did not arrive whole in time (answered `408` by
+/// `ApiError`'s conversion of body errors).
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within {0:?}")]
+pub(crate) struct BodyTimeout(pub(crate) Duration);
+
+/// A request body that must arrive whole by a deadline, however steadily it trickles in: a
+/// body sent a byte at a time would otherwise hold its connection for as long as the sender
+/// likes.
+struct DeadlineBody {
+    body: hyper::body::Incoming,
+    timeout: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl DeadlineBody {
+    fn new(body: hyper::body::Incoming, timeout: Duration) -> Self {
+        DeadlineBody {
+            body,
+            timeout,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+}
+
+impl HttpBody for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(BodyTimeout(self.timeout).into())));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -481,7 +541,13 @@ mod tests {
     /// The default limits, with no open-file limit to fit.
     fn default_limits() -> Limits {
         use crate::server::limits::*;
-        Limits::new(HEADER_TIMEOUT, MAX_CONNECTIONS, MAX_STREAMS, None)
+        Limits::new(
+            HEADER_TIMEOUT,
+            BODY_TIMEOUT,
+            MAX_CONNECTIONS,
+            MAX_STREAMS,
+            None,
+        )
     }
 
     /// [`start`], over TLS when `tls` is given.
@@ -734,7 +800,7 @@ mod tests {
     const SHORT: Duration = Duration::from_millis(600);
 
     fn limits(header_timeout: Duration, max_connections: usize, max_streams: usize) -> Limits {
-        Limits::new(header_timeout, max_connections, max_streams, None)
+        Limits::new(header_timeout, SHORT, max_connections, max_streams, None)
     }
 
     /// Sends `prefix`, then one more byte of an endless header every 50 ms: a head that never

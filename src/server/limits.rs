@@ -17,6 +17,9 @@ use tokio::sync::Semaphore;
 /// Default of [`super::ServerConfig::header_timeout`].
 pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default of [`super::ServerConfig::body_timeout`].
+pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Default of [`super::ServerConfig::max_connections`].
 pub(crate) const MAX_CONNECTIONS: usize = 1024;
 
@@ -34,6 +37,8 @@ pub(crate) struct Limits {
     /// The whole request head must arrive within this time; on a kept-alive connection, the
     /// next head must be complete within this time of the previous response.
     pub(crate) header_timeout: Duration,
+    /// A request body must arrive whole within this time of its head.
+    pub(crate) body_timeout: Duration,
     /// One permit per open connection that is not an event stream.
     pub(crate) connections: Arc<Semaphore>,
     /// One permit per event stream written by the server's own stream writer.
@@ -45,6 +50,7 @@ impl Limits {
     /// `None` when unlimited or unknown) with a warning when they do not fit.
     pub(crate) fn new(
         header_timeout: Duration,
+        body_timeout: Duration,
         max_connections: usize,
         max_streams: usize,
         open_files: Option<u64>,
@@ -60,6 +66,7 @@ impl Limits {
         }
         Limits {
             header_timeout,
+            body_timeout,
             connections: Arc::new(Semaphore::new(connections)),
             streams: Arc::new(Semaphore::new(streams)),
         }

@@ -79,6 +79,9 @@ pub struct ServerConfig {
     /// the TLS handshake), and a kept-alive one within this time of its previous response:
     /// this is also the keep-alive idle timeout.
     pub header_timeout: Duration,
+    /// A request body must arrive whole within this time of its head; a slower one is
+    /// answered `408`.
+    pub body_timeout: Duration,
     /// At most this many open connections that are not event streams; more are refused.
     pub max_connections: usize,
     /// At most this many event streams; more are answered 503.
@@ -97,6 +100,7 @@ impl ServerConfig {
             retention: None,
             shutdown_grace: Duration::from_secs(5),
             header_timeout: limits::HEADER_TIMEOUT,
+            body_timeout: limits::BODY_TIMEOUT,
             max_connections: limits::MAX_CONNECTIONS,
             max_streams: limits::MAX_STREAMS,
         }

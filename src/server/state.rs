@@ -82,6 +82,7 @@ impl AppState {
             shutdown_grace: config.shutdown_grace,
             limits: Limits::new(
                 config.header_timeout,
+                config.body_timeout,
                 config.max_connections,
                 config.max_streams,
                 limits::open_file_limit(),

@@ -1225,3 +1225,65 @@ async fn a_stalled_subscriber_neither_blocks_others_nor_loses_events() {
     assert_eq!(received, published);
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_body_sent_a_byte_at_a_time_is_answered_408_at_the_body_timeout() {
+    let body_timeout = Duration::from_millis(600);
+    let server = TestServer::start(ServerConfig {
+        body_timeout,
+        ..config()
+    })
+    .await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut reader, mut writer) = conn.into_split();
+    let body = spec("slow-body", &[]);
+    let head = format!(
+        "POST /api/applications HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/yaml\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len() + 1000
+    );
+    writer.write_all(head.as_bytes()).await.unwrap();
+    writer.write_all(body.as_bytes()).await.unwrap();
+    let started = tokio::time::Instant::now();
+    // Then a byte every 50 ms: a body that keeps coming but never ends in time.
+    let sender = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            tick.tick().await;
+            if writer.write_all(b"#").await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Until the answer is complete or the connection closes.
+    while !String::from_utf8_lossy(&answer).ends_with("}}") {
+        let n = tokio::time::timeout(DEADLINE, reader.read(&mut buf))
+            .await
+            .expect("the server answers a body that never ends")
+            .unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    sender.abort();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
+    assert!(started.elapsed() >= body_timeout);
+    // Nothing was deployed.
+    let list: Value = server
+        .http
+        .get(format!("{}/api/applications", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(list.get("slow-body").is_none(), "{list}");
+    server.stop().await.unwrap();
+}
