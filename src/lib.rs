@@ -34,5 +34,8 @@ pub mod settings;
 pub mod spec;
 pub mod tracker;
 
+#[cfg(test)]
+mod proptests;
+
 pub use error::Error;
 pub use exit::ExitStatus;

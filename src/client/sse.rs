@@ -170,6 +170,10 @@ impl SseParser {
     }
 
     fn feed_lines(&mut self, mut chunk: &[u8], on_item: &mut impl FnMut(SseRef<'_>)) {
+        if chunk.is_empty() {
+            // Nothing to read, and a CR just before may still be followed by its LF.
+            return;
+        }
         if self.after_cr {
             self.after_cr = false;
             if let Some(rest) = chunk.strip_prefix(b"\n") {
@@ -201,7 +205,10 @@ impl SseParser {
                 }
             }
         }
-        if self.discard_line {
+        if self.discard_line || chunk.is_empty() {
+            // Nothing more to buffer. (Measuring the event again here, with no new bytes,
+            // would depend on where the chunk ended: data decoded with replacement characters
+            // can be longer than the line it came from.)
             return;
         }
         if self.data.len() + self.partial.len() + chunk.len() > self.max_event_bytes {
@@ -785,6 +792,137 @@ mod tests {
                 })
                 .collect();
             assert_eq!(events, mine);
+        }
+    }
+
+    #[test]
+    fn where_a_chunk_ends_does_not_decide_whether_an_event_is_skipped() {
+        // Found by the property tests: four invalid bytes make a 25-byte line decode to 28
+        // bytes of data, past a limit of 26 the line itself was within. A chunk ending right
+        // after that line used to measure the event again and skip it.
+        let mut bytes = b"data:".to_vec();
+        bytes.extend([0x80; 4]);
+        bytes.extend("é€😀message\n\n".as_bytes());
+        let whole = parse_limited(26, &[&bytes]);
+        assert_eq!(whole.len(), 1, "{whole:?}");
+        let cut = bytes.len() - 1;
+        assert_eq!(parse_limited(26, &[&bytes[..cut], &bytes[cut..]]), whole);
+    }
+
+    #[test]
+    fn an_empty_chunk_between_cr_and_lf_leaves_them_one_line_ending() {
+        // Found by the property tests: the empty chunk used to forget the CR, so the LF
+        // became a blank line and dispatched the event early.
+        assert_eq!(parse_chunks(&[b"data: a\r", b"", b"\n"]), vec![]);
+        assert_eq!(
+            parse_chunks(&[b"data: a\r", b"", b"\n", b"", b"\n"]),
+            vec![ev("", "message", "a")]
+        );
+    }
+}
+
+/// Property tests: whatever the bytes and wherever the network cuts them, the parser yields
+/// what it yields for the whole input at once.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    use super::*;
+
+    /// Pieces of event streams and of what breaks them: field names, every line ending, a
+    /// byte-order mark, multi-byte and invalid UTF-8, NUL, digits, and arbitrary bytes.
+    fn piece() -> impl Strategy<Value = Vec<u8>> {
+        let fixed: Vec<&'static [u8]> = vec![
+            b"data: ",
+            b"data:",
+            b"data",
+            b"id: ",
+            b"id:",
+            b"event: ",
+            b"event:",
+            b"retry: ",
+            b"retry:",
+            b":",
+            b": keepalive",
+            b" ",
+            b"\n",
+            b"\r",
+            b"\r\n",
+            b"\n\n",
+            b"\xEF\xBB\xBF",
+            "é€😀".as_bytes(),
+            b"\xC3",
+            b"\xFF",
+            b"\0",
+            b"12",
+            b"x",
+            b"message",
+        ];
+        prop_oneof![
+            3 => prop::sample::select(fixed).prop_map(<[u8]>::to_vec),
+            1 => prop::collection::vec(any::<u8>(), 0..6),
+        ]
+    }
+
+    /// A byte stream made of [`piece`]s.
+    fn stream() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(piece(), 0..48).prop_map(|pieces| pieces.concat())
+    }
+
+    /// Feeds `input` cut at `cuts` (positions taken modulo its length, any order).
+    fn parse_cut(limit: usize, last_id: &str, input: &[u8], cuts: &[Index]) -> Vec<SseItem> {
+        let mut at: Vec<usize> = cuts.iter().map(|i| i.index(input.len() + 1)).collect();
+        at.push(0);
+        at.push(input.len());
+        at.sort_unstable();
+        let mut parser = SseParser::with_limit(limit).with_last_event_id(last_id);
+        let mut out = Vec::new();
+        for pair in at.windows(2) {
+            parser.feed(&input[pair[0]..pair[1]], &mut out);
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptests::config(256))]
+
+        #[test]
+        fn any_cut_of_any_stream_yields_the_items_of_the_whole(
+            input in stream(),
+            cuts in prop::collection::vec(any::<Index>(), 0..12),
+            last_id in prop::sample::select(vec!["", "7"]),
+        ) {
+            let whole = parse_cut(SseParser::DEFAULT_MAX_EVENT_BYTES, last_id, &input, &[]);
+            prop_assert_eq!(
+                parse_cut(SseParser::DEFAULT_MAX_EVENT_BYTES, last_id, &input, &cuts),
+                whole
+            );
+        }
+
+        /// With a small event limit, so that skipping oversized events is cut as well.
+        #[test]
+        fn any_cut_agrees_with_the_whole_when_events_are_skipped(
+            input in stream(),
+            cuts in prop::collection::vec(any::<Index>(), 0..12),
+            limit in 1usize..48,
+        ) {
+            let whole = parse_cut(limit, "", &input, &[]);
+            prop_assert_eq!(parse_cut(limit, "", &input, &cuts), whole);
+        }
+
+        /// Arbitrary bytes, fed one at a time.
+        #[test]
+        fn arbitrary_bytes_fed_one_at_a_time_yield_the_items_of_the_whole(
+            input in prop::collection::vec(any::<u8>(), 0..256),
+        ) {
+            let whole = parse_cut(SseParser::DEFAULT_MAX_EVENT_BYTES, "", &input, &[]);
+            let mut parser = SseParser::new();
+            let mut out = Vec::new();
+            for byte in input.chunks(1) {
+                parser.feed(byte, &mut out);
+            }
+            prop_assert_eq!(out, whole);
         }
     }
 }
