@@ -392,4 +392,203 @@ mod tests {
         assert!(parse(spaced, true).is_none());
         assert!(parse(spaced, false).is_some());
     }
+
+    /// Property tests: whenever the fast path reads a text, serde_json reads it too, and reads
+    /// the same event ([`agree`]); run on generated JSON of every shape the fast path knows,
+    /// on edits of real events, on serialised arbitrary events and on arbitrary text.
+    mod properties {
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+
+        use super::*;
+
+        const KEYS: &[&str] = &[
+            "id",
+            "type",
+            "app_name",
+            "timestamp",
+            "data",
+            "source",
+            "deployment_id",
+            "extra",
+        ];
+
+        /// Scalars as JSON text: the usual ones and the edge cases of each kind.
+        const SCALARS: &[&str] = &[
+            r#""x""#,
+            r#""""#,
+            r#""é😀""#,
+            r#""a\"b""#,
+            r#""\u0041""#,
+            "\"\u{1}\"",
+            "\"\n\"",
+            r#""resource.active""#,
+            r#""deployment.completed""#,
+            "null",
+            "true",
+            "false",
+            "0",
+            "-0",
+            "7",
+            "-40",
+            "01",
+            "1.5",
+            "1e3",
+            "-",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            r#""2026-11-27T12:07:48Z""#,
+            r#""2026-11-27T12:07:48.031303191+01:00""#,
+            r#""2026-13-27T12:07:48Z""#,
+            r#""2026-11-27 12:07:48Z""#,
+            r#""2026-11-27T25:07:48Z""#,
+            "[1]",
+            "{}",
+            r#"{"a":1}"#,
+        ];
+
+        fn scalar() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => prop::sample::select(SCALARS).prop_map(str::to_owned),
+                1 => any::<String>().prop_map(|s| serde_json::to_string(&s).unwrap()),
+                1 => any::<i64>().prop_map(|n| n.to_string()),
+                1 => any::<u64>().prop_map(|n| n.to_string()),
+            ]
+        }
+
+        /// A `data` value: an object of scalars (possibly repeated keys), or a scalar.
+        fn data() -> impl Strategy<Value = String> {
+            let entry = (
+                prop::sample::select(&["a", "b", "step_number", "é", ""][..]),
+                scalar(),
+            )
+                .prop_map(|(k, v)| format!("\"{k}\":{v}"));
+            prop_oneof![
+                4 => prop::collection::vec(entry, 0..5).prop_map(|e| format!("{{{}}}", e.join(","))),
+                1 => scalar(),
+            ]
+        }
+
+        /// An object of the event keys (any order, some repeated, some unknown) with values of
+        /// every kind, with a space or a stray byte sometimes between the tokens.
+        fn object() -> impl Strategy<Value = String> {
+            let member = (
+                prop::sample::select(KEYS),
+                prop_oneof![3 => scalar(), 1 => data()],
+            )
+                .prop_map(|(k, v)| format!("\"{k}\":{v}"));
+            let sep = prop::sample::select(&[",", ",", ",", ", ", " ,", ",,", ""][..]);
+            (
+                prop::collection::vec((member, sep), 0..8),
+                prop::sample::select(&["", "", "", " ", "\n", "x"][..]),
+            )
+                .prop_map(|(members, tail)| {
+                    let mut text = String::from("{");
+                    for (i, (member, sep)) in members.iter().enumerate() {
+                        if i > 0 {
+                            text.push_str(sep);
+                        }
+                        text.push_str(member);
+                    }
+                    text.push('}');
+                    text.push_str(tail);
+                    text
+                })
+        }
+
+        /// A real event line with up to four edits: a character removed, or text inserted.
+        fn edited() -> impl Strategy<Value = String> {
+            let corpus = corpus();
+            let edit = (any::<Index>(), any::<bool>(), prop::sample::select(SCALARS));
+            (
+                prop::sample::select(corpus),
+                prop::collection::vec(edit, 0..4),
+            )
+                .prop_map(|(mut line, edits)| {
+                    for (at, remove, insert) in edits {
+                        let cuts: Vec<usize> = (0..=line.len())
+                            .filter(|&i| line.is_char_boundary(i))
+                            .collect();
+                        let i = cuts[at.index(cuts.len())];
+                        if remove && i < line.len() {
+                            let next = cuts[cuts.iter().position(|&c| c == i).unwrap() + 1];
+                            line.replace_range(i..next, "");
+                        } else {
+                            line.insert_str(i, insert);
+                        }
+                    }
+                    line
+                })
+        }
+
+        /// An arbitrary event, as our server would serialise it. (Offsets in whole minutes:
+        /// RFC 3339 has no seconds in an offset.)
+        fn event() -> impl Strategy<Value = Event> {
+            let kind = prop_oneof![
+                prop::sample::select(EventKind::ALL),
+                Just(EventKind::Other("spec.validated".into())),
+            ];
+            let value = prop_oneof![
+                any::<String>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<u64>().prop_map(serde_json::Value::from),
+                any::<bool>().prop_map(serde_json::Value::from),
+                Just(serde_json::Value::Null),
+            ];
+            let timestamp = (0i64..4_102_444_800, 0u32..1_000_000_000, -1439i32..1440).prop_map(
+                |(secs, nanos, offset)| {
+                    chrono::DateTime::from_timestamp(secs, nanos).map(|t| {
+                        t.with_timezone(&chrono::FixedOffset::east_opt(offset * 60).unwrap())
+                    })
+                },
+            );
+            (
+                kind,
+                any::<String>(),
+                any::<String>(),
+                prop::option::of(timestamp),
+                prop::collection::vec(("[a-z_]{0,12}", value), 0..6),
+                any::<String>(),
+                prop::option::of(any::<String>()),
+            )
+                .prop_map(|(kind, id, app, timestamp, data, source, deployment)| {
+                    let mut event = Event::new(kind, app).with_source(source);
+                    event.id = id;
+                    event.timestamp = timestamp.flatten();
+                    event.deployment_id = deployment;
+                    for (key, value) in data {
+                        event = event.with(&key, value);
+                    }
+                    event
+                })
+        }
+
+        proptest! {
+            #![proptest_config(crate::proptests::config(256))]
+
+            #[test]
+            fn generated_objects_read_alike(text in object()) {
+                agree(&text);
+            }
+
+            #[test]
+            fn edited_events_read_alike(text in edited()) {
+                agree(&text);
+            }
+
+            #[test]
+            fn arbitrary_text_reads_alike(text in any::<String>()) {
+                agree(&text);
+            }
+
+            #[test]
+            fn serialised_events_read_back_alike(event in event()) {
+                let text = event.to_json();
+                agree(&text);
+                prop_assert_eq!(Event::from_json(&text).unwrap(), event);
+            }
+        }
+    }
 }
