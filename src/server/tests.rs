@@ -1287,3 +1287,121 @@ async fn a_body_sent_a_byte_at_a_time_is_answered_408_at_the_body_timeout() {
     assert!(list.get("slow-body").is_none(), "{list}");
     server.stop().await.unwrap();
 }
+
+/// Property test of `POST /api/applications` (and its alias): arbitrary bodies, content types
+/// and idempotency keys get a 2xx or a 4xx with the JSON error envelope, never a 5xx, a panic
+/// or a dropped connection; the server stays healthy. A bounded number of cases by default,
+/// more with `PROPTEST_CASES`.
+#[test]
+fn posted_specs_of_any_shape_are_answered_2xx_or_4xx() {
+    use proptest::prelude::*;
+    use proptest::test_runner::TestRunner;
+
+    let yaml_piece = prop_oneof![
+        6 => prop::sample::select(vec![
+            "apiVersion: score.dev/v1b1\n", "apiVersion: ", "metadata:\n", "  name: ", "web",
+            "web\n", "containers:\n", "  main:\n", "    image: nginx\n", "    image: ",
+            "resources:\n", "  db:\n", "  Db_1:\n", "    type: postgres\n", "    type: redis\n",
+            "    type: broken\n", "    type: nosuch\n", "    params: {a: 1}\n", "service:\n",
+            "&a ", "*a", "<<: *a\n", "{", "}", "[", "]", "- ", ": ", "\n", "  ", "\t", "---\n",
+            "...\n", "!!binary ", "!tag ", "'", "\"", "\\u0000", "# c\n", "é", "\0", "~", "null",
+            "0x1F", "1e400", "|\n", ">-\n", "? ", ",",
+        ])
+        .prop_map(|s: &str| s.as_bytes().to_vec()),
+        1 => "\\PC{0,8}".prop_map(String::into_bytes),
+        1 => prop::collection::vec(any::<u8>(), 0..8),
+    ];
+    // Valid names half the time, so that some specs are accepted and deployed.
+    let name = prop_oneof!["[a-z][a-z0-9-]{0,10}", "\\PC{0,12}"];
+    let body = prop_oneof![
+        // A valid spec with arbitrary names: the names are what validation must refuse.
+        2 => (name.clone(), name, prop::sample::select(vec!["postgres", "redis", "broken", "nosuch", ""]))
+            .prop_map(|(app, resource, kind)| {
+                serde_json::json!({
+                    "apiVersion": "score.dev/v1b1",
+                    "metadata": {"name": app},
+                    "containers": {"main": {"image": "nginx"}},
+                    "resources": {resource: {"type": kind}},
+                })
+                .to_string()
+                .into_bytes()
+            }),
+        3 => prop::collection::vec(yaml_piece, 0..40).prop_map(|pieces| pieces.concat()),
+        1 => prop::collection::vec(any::<u8>(), 0..512),
+    ];
+    let content_type = prop_oneof![
+        4 => prop::sample::select(vec![
+            "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml",
+            "application/json", "application/yaml; charset=utf-8", "APPLICATION/YAML",
+            "application/yaml; charset=latin1", "text/plain", "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x", "", ";", "application/yaml,text/plain",
+        ])
+        .prop_map(|s: &str| Some(s.to_owned())),
+        1 => "[ -~]{0,30}".prop_map(Some),
+        1 => Just(None),
+    ];
+    let key = prop_oneof![
+        3 => Just(None),
+        1 => Just(Some("same-key".to_owned())),
+        1 => "[ -~]{0,300}".prop_map(Some),
+    ];
+    let path = prop::sample::select(vec!["/api/applications", "/api/specs"]);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(TestServer::start(config()));
+    let mut runner = TestRunner::new(crate::proptests::config(48));
+    let result = runner.run(
+        &(path, content_type, body, key),
+        |(path, content_type, body, key)| {
+            let (status, text) = runtime.block_on(async {
+                let mut request = server
+                    .http
+                    .post(format!("{}{path}", server.base))
+                    .body(body.clone());
+                if let Some(content_type) = &content_type {
+                    request = request.header("content-type", content_type);
+                }
+                if let Some(key) = &key {
+                    request = request.header("idempotency-key", key);
+                }
+                let response = tokio::time::timeout(DEADLINE, request.send())
+                    .await
+                    .expect("answered in time")
+                    .expect("answered, not dropped");
+                let status = response.status();
+                (status, response.text().await.unwrap())
+            });
+            prop_assert!(
+                status.is_success() || status.is_client_error(),
+                "{status}: {text}"
+            );
+            let answer: Value = serde_json::from_str(&text)
+                .map_err(|e| TestCaseError::fail(format!("not JSON ({e}): {text}")))?;
+            if status.is_success() {
+                prop_assert_eq!(status, StatusCode::ACCEPTED);
+                prop_assert!(answer["deployment_id"].is_string(), "{}", text);
+            } else {
+                prop_assert!(answer["error"]["code"].is_string(), "{}", text);
+                prop_assert!(answer["error"]["message"].is_string(), "{}", text);
+            }
+            Ok(())
+        },
+    );
+    let healthy = runtime.block_on(async {
+        let response = server
+            .http
+            .get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .unwrap();
+        response.status()
+    });
+    runtime.block_on(server.stop()).unwrap();
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+    assert_eq!(healthy, StatusCode::OK);
+}
