@@ -1269,7 +1269,17 @@ async fn a_body_sent_a_byte_at_a_time_is_answered_408_at_the_body_timeout() {
         }
         answer.extend_from_slice(&buf[..n]);
     }
+    // Then the connection is closed (an end of stream, or a reset as bytes keep coming).
+    let closed = tokio::time::timeout(DEADLINE, async {
+        while let Ok(n) = reader.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
     sender.abort();
+    assert!(closed.is_ok(), "the connection stays open");
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
     assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
