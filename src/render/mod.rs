@@ -767,6 +767,7 @@ mod tests {
         let settings = Settings {
             server: "http://127.0.0.1:1".to_owned(),
             api_key: None,
+            api_key_origin: Default::default(),
             output,
             color_stdout: false,
             color_stderr: false,
