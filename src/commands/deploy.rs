@@ -344,6 +344,7 @@ async fn deploy(
         app: &spec.name,
         deployment_id: submission.deployment_id.as_deref(),
         started,
+        quiet_loss: Default::default(),
     };
     follow::run(
         follow,

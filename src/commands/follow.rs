@@ -31,6 +31,10 @@ pub(crate) struct Follow<'a> {
     pub(crate) deployment_id: Option<&'a str>,
     /// When the command started (for durations).
     pub(crate) started: Instant,
+    /// A lost connection not yet reported: on a server that cannot replay (innominatus cuts
+    /// every stream after about two minutes), the loss is said only once the reconnect shows
+    /// whether anything was missed. Set by the first `ConnectionLost` of an outage.
+    pub(crate) quiet_loss: std::cell::RefCell<Option<String>>,
 }
 
 /// Ctrl-C, listened for from the moment this is created.
@@ -296,22 +300,56 @@ async fn handle_item(
         }
         WatchItem::Notice(notice) => {
             match &notice {
-                Notice::ConnectionLost { reason, attempt } => reporter.note(&format!(
-                    "connection lost, reconnecting (attempt {attempt})... ({reason})"
-                ))?,
+                // The routine cut of a server that cannot replay, whose states are reconciled
+                // after it: said once the reconnect shows whether it mattered.
+                Notice::ConnectionLost { reason, attempt: 1 }
+                    if tracker.mode() == Mode::Inferred =>
+                {
+                    *follow.quiet_loss.borrow_mut() = Some(reason.clone());
+                }
+                Notice::ConnectionLost { reason, attempt } => {
+                    if let Some(first) = follow.quiet_loss.borrow_mut().take() {
+                        reporter.note(&format!(
+                            "connection lost, reconnecting (attempt 1)... ({first})"
+                        ))?;
+                    }
+                    reporter.note(&format!(
+                        "connection lost, reconnecting (attempt {attempt})... ({reason})"
+                    ))?
+                }
                 // A server that resumes replays what was missed; `Resumed` reports it.
                 Notice::Reconnected {
                     resumed_after: Some(_),
                     replays: true,
                 } => {}
+                Notice::Reconnected { .. } if tracker.mode() == Mode::Inferred => {
+                    let quiet = follow.quiet_loss.borrow_mut().take();
+                    let before = states(tracker);
+                    let end = reconcile(follow, tracker, reporter, stop).await?;
+                    let caught_up = changed(&before, tracker);
+                    match (quiet, caught_up) {
+                        // The routine cut: nothing missed, nothing to alarm anyone with.
+                        (Some(reason), 0) => reporter.detail(&format!(
+                            "the server closed the stream ({reason}); reconnected, no resource state was missed"
+                        ))?,
+                        (_, 0) => reporter.note(
+                            "reconnected; this server cannot replay events, and the resource states read from it show nothing was missed",
+                        )?,
+                        (quiet, n) => reporter.note(&format!(
+                            "{}; this server cannot replay events, so events published during the gap could not be replayed: {n} resource state{} caught up from the server",
+                            match quiet {
+                                Some(reason) => format!("the stream was cut ({reason}) and reopened"),
+                                None => "reconnected".to_owned(),
+                            },
+                            if n == 1 { " was" } else { "s were" }
+                        ))?,
+                    }
+                    return Ok(end);
+                }
                 Notice::Reconnected { .. } => {
                     reporter.note(
                         "reconnected; this server cannot replay events, so events published during the gap could not be replayed",
                     )?;
-                    if tracker.mode() == Mode::Inferred {
-                        reporter.note("reconciling resource states from the server")?;
-                        return reconcile(follow, tracker, reporter, stop).await;
-                    }
                 }
                 Notice::Resumed { replayed: 1 } => reporter.note("resumed, 1 event replayed")?,
                 Notice::Resumed { replayed } => {
@@ -342,6 +380,21 @@ pub(crate) fn too_large_message(notice: &Notice) -> String {
         "{which} was skipped: it is larger than the {} limit (--max-event-size or CTL_MAX_EVENT_SIZE)",
         super::deploy::format_size(*limit)
     )
+}
+
+/// Every resource's state, to tell what a reconcile changed.
+fn states(tracker: &Tracker) -> Vec<(String, String)> {
+    tracker
+        .resources()
+        .iter()
+        .map(|(name, r)| (name.clone(), r.state.clone()))
+        .collect()
+}
+
+/// How many resources are new or in another state than `before`.
+fn changed(before: &[(String, String)], tracker: &Tracker) -> usize {
+    let now = states(tracker);
+    now.iter().filter(|pair| !before.contains(pair)).count()
 }
 
 /// Reads the state of record (`GET /api/resources`) into the tracker.

@@ -185,6 +185,7 @@ pub async fn run(args: WatchArgs, settings: Settings) -> Result<ExitStatus, Erro
         app: &args.app,
         deployment_id: deployment.as_deref(),
         started,
+        quiet_loss: Default::default(),
     };
     follow::run(
         follow,

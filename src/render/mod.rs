@@ -520,6 +520,16 @@ impl Reporter {
         self.emit(Stream::Err, &line)
     }
 
+    /// A note shown only with `--verbose`: routine things a CI log need not carry.
+    pub fn detail(&mut self, message: &str) -> io::Result<()> {
+        if !self.err_style.verbose {
+            return Ok(());
+        }
+        let clean = text::sanitize(message);
+        let line = self.err_style.palette.dim(&clean).to_string();
+        self.emit(Stream::Err, &line)
+    }
+
     /// The end of a watch: the footer (text) or the result line (JSON), and for a watch that
     /// did not finish, the last known state and how to reattach.
     pub fn finish(

@@ -32,6 +32,9 @@ use tokio::sync::{broadcast, oneshot};
 pub struct Script {
     /// Cut every event stream abruptly after this many frames (the `connected` frame counts).
     pub cut_after_frames: Option<usize>,
+    /// Cut only the first event stream after this many frames: one routine cut (innominatus
+    /// ends every stream after about two minutes), with the next stream left alone.
+    pub cut_first_stream_after_frames: Option<usize>,
     /// Resources of this type fail, with this error.
     pub failing_type: Option<(&'static str, &'static str)>,
     /// Resources the server adds to every app: `(suffix, type)`, named `<app>-<suffix>`.
@@ -57,6 +60,7 @@ impl Default for Script {
     fn default() -> Self {
         Script {
             cut_after_frames: None,
+            cut_first_stream_after_frames: None,
             failing_type: None,
             extra_resources: Vec::new(),
             out_of_order: false,
@@ -523,7 +527,11 @@ async fn stream(State(peer): Shared, Query(query): Query<BTreeMap<String, String
     let frames = futures::stream::once(async move { connected })
         .chain(for_app)
         .map(|frame| Ok::<_, std::io::Error>(Bytes::from(frame)));
-    let body = match peer.script.cut_after_frames {
+    let cut = match peer.script.cut_first_stream_after_frames {
+        Some(n) if client == 1 => Some(n),
+        _ => peer.script.cut_after_frames,
+    };
+    let body = match cut {
         // The error ends the chunked body without its final chunk: an abrupt EOF.
         Some(n) => Body::from_stream(frames.take(n).chain(futures::stream::once(async {
             Err(std::io::Error::other("write timeout"))
