@@ -94,8 +94,18 @@ pub(super) enum At {
 pub(super) enum Failure {
     /// No document at all (empty, whitespace or comments only).
     Empty,
-    /// More than one document (`---` separated); `second` is where the second one's content starts.
-    MultipleDocuments { second: Option<Place> },
+    /// More than one document (`---` separated); `second` is where the second one's content
+    /// starts, `documents` what could be read of each (up to [`MAX_DOCUMENTS`]).
+    MultipleDocuments {
+        second: Option<Place>,
+        documents: Vec<Document>,
+    },
+    /// Collections nest deeper than [`MAX_DEPTH`]; `mark` is the collection that goes too deep.
+    TooDeep { mark: Option<Place> },
+    /// The document expands to more than [`MAX_NODES`] nodes; `mark` is where the count ran out.
+    TooManyNodes { mark: Option<Place> },
+    /// A merge key (`<<`) whose value is not a mapping or a list of mappings.
+    BadMerge { path: Vec<Seg>, mark: Option<Place> },
     /// The text is not well-formed YAML, or exceeds a parser limit (nesting, alias expansion).
     Syntax { detail: String, mark: Option<Place> },
     /// A key appears twice in one mapping; `mark` is the second occurrence, `first` the first.
@@ -109,9 +119,45 @@ pub(super) enum Failure {
     BadKey { path: Vec<Seg>, mark: Option<Place> },
 }
 
-/// Parses one YAML document into a [`Node`] tree, rejecting duplicate keys anywhere.
+/// Collections (mappings and lists, block or flow style) may nest at most this deep. A Score spec
+/// nests about six levels; resource `params` may add a few. libyaml and serde_yaml spend time
+/// that grows faster than the input on deep flow nesting before serde_yaml's own limit (128)
+/// applies, so [`parse`] measures depth first, in one linear pass of its own.
+pub(crate) const MAX_DEPTH: usize = 64;
+
+/// A document may build at most this many nodes (scalars, lists and mappings), every use of an
+/// alias counted in full. A Score spec has a few hundred; the bound stops alias expansion
+/// ("billion laughs": a small text whose aliases expand to millions of nodes) while it happens.
+pub(crate) const MAX_NODES: usize = 100_000;
+
+/// At most this many documents of a multi-document file are read to name them in the error.
+pub(super) const MAX_DOCUMENTS: usize = 20;
+
+/// The entries of a mapping, in document order.
+type Entries = Vec<(String, Node)>;
+
+/// The key that merges mappings into the one it appears in (`<<: *base`).
+const MERGE_KEY: &str = "<<";
+
+/// One document of a multi-document file, as the error that refuses the file names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Document {
+    /// The line its content starts on.
+    pub(super) line: Option<usize>,
+    /// Its `metadata.name`, when it has a string one.
+    pub(super) name: Option<String>,
+}
+
+/// Parses one YAML document into a [`Node`] tree, rejecting duplicate keys anywhere, applying
+/// merge keys, and refusing documents nested deeper than [`MAX_DEPTH`] or expanding to more
+/// than [`MAX_NODES`] nodes.
 pub(super) fn parse(text: &str) -> Result<Node, Failure> {
     let (body, shift) = without_bom(text);
+    if let Some(index) = too_deep(body) {
+        return Err(Failure::TooDeep {
+            mark: Some(end_of(&text[..index + shift])),
+        });
+    }
     let state = State::default();
     let result = NodeSeed(&state).deserialize(serde_yaml::Deserializer::from_str(body));
     let err = match result {
@@ -133,6 +179,16 @@ pub(super) fn parse(text: &str) -> Result<Node, Failure> {
                 }
             }
             Found::BadKey { path } => Failure::BadKey { path, mark },
+            Found::TooManyNodes => Failure::TooManyNodes { mark },
+            Found::BadMerge { path } => {
+                let mut key_path = path;
+                let mark = locate(text, &key_path, At::Key).or(mark);
+                key_path.pop();
+                Failure::BadMerge {
+                    path: key_path,
+                    mark,
+                }
+            }
         });
     }
     // serde_yaml reports these two without a position; tell them apart by how far we got rather
@@ -144,6 +200,7 @@ pub(super) fn parse(text: &str) -> Result<Node, Failure> {
     if mark.is_none() && state.completed.get() {
         return Err(Failure::MultipleDocuments {
             second: second_document(text),
+            documents: documents(text),
         });
     }
     Err(syntax_failure(body, shift, &err, mark))
@@ -156,12 +213,19 @@ pub(super) fn locate(text: &str, path: &[Seg], at: At) -> Option<Place> {
     if path.is_empty() && at == At::Key {
         return None;
     }
+    // Keys written in a mapping itself first; only a path that is not there is looked for
+    // again through merge keys, where a merged value is written (under its anchor).
+    locate_in(text, path, at, false).or_else(|| locate_in(text, path, at, true))
+}
+
+fn locate_in(text: &str, path: &[Seg], at: At, merges: bool) -> Option<Place> {
     let (body, shift) = without_bom(text);
     let hit = Cell::new(false);
     let seed = Locate {
         path,
         at,
         hit: &hit,
+        merges,
     };
     match seed.deserialize(serde_yaml::Deserializer::from_str(body)) {
         // Only our own deliberate failure carries the position we want; any other error (the path
@@ -169,6 +233,149 @@ pub(super) fn locate(text: &str, path: &[Seg], at: At) -> Option<Place> {
         Err(err) if hit.get() => mark_of(&err, shift),
         _ => None,
     }
+}
+
+/// What can be read of each document of a multi-document text, up to [`MAX_DOCUMENTS`]: where
+/// it starts and its `metadata.name`. Reading stops at the first document that does not parse;
+/// all documents together share one [`MAX_NODES`] budget.
+fn documents(text: &str) -> Vec<Document> {
+    let (body, shift) = without_bom(text);
+    let mut found = Vec::new();
+    let mut places = serde_yaml::Deserializer::from_str(body);
+    let mut trees = serde_yaml::Deserializer::from_str(body);
+    let mut built = 0;
+    while found.len() < MAX_DOCUMENTS {
+        let (Some(place), Some(tree)) = (places.next(), trees.next()) else {
+            break;
+        };
+        let hit = Cell::new(false);
+        let line = match de::Deserializer::deserialize_any(place, Stop(&hit)) {
+            Err(err) if hit.get() => mark_of(&err, shift).map(|m| m.line),
+            _ => break,
+        };
+        let state = State::default();
+        state.nodes.set(built);
+        let name = match NodeSeed(&state).deserialize(tree) {
+            Ok(node) => match node.get("metadata").and_then(|m| m.get("name")) {
+                Some(Node::Str(name)) => Some(name.clone()),
+                _ => None,
+            },
+            Err(_) => None,
+        };
+        built = state.nodes.get();
+        found.push(Document { line, name });
+        if built > MAX_NODES {
+            break;
+        }
+    }
+    found
+}
+
+/// The byte offset of the first collection in `text` that opens more than [`MAX_DEPTH`] levels
+/// deep, found in one linear pass, or `None`.
+///
+/// This is not a YAML parser: it tracks just enough (quotes, comments, block scalars, flow
+/// brackets, block indentation and the compact `- `, `? `, `: ` indicators) to count nesting the
+/// way a parser would, or a little more. Text it misjudges still meets serde_yaml's own depth
+/// limit; the point is that deep flow nesting, which is slow to parse, never reaches the parser.
+fn too_deep(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let blank = |b: Option<&u8>| matches!(b, None | Some(b' ' | b'\t' | b'\r'));
+    // Indentation columns of the open block collections.
+    let mut indents: Vec<usize> = Vec::new();
+    let mut flow = 0usize;
+    let mut quote: Option<u8> = None;
+    // Inside a block scalar (`|`, `>`) whose indicator stood on a line indented this much.
+    let mut block_scalar: Option<usize> = None;
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = memchr::memchr2(b'\n', b'\r', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+        let line = &bytes[start..end];
+        let line_start = start;
+        start = end + 1;
+        let indent = line.iter().take_while(|&&b| b == b' ').count();
+        let empty = line[indent..].iter().all(|b| matches!(b, b' ' | b'\t'));
+        if let Some(parent) = block_scalar {
+            if empty || indent > parent {
+                continue;
+            }
+            block_scalar = None;
+        }
+        let mut i = indent;
+        if quote.is_none() && flow == 0 {
+            let content = &line[indent..];
+            if empty || content.first() == Some(&b'#') {
+                continue;
+            }
+            let marker = (content.starts_with(b"---") || content.starts_with(b"..."))
+                && blank(content.get(3));
+            if indent == 0 && marker {
+                indents.clear();
+                i = 3;
+            } else {
+                while indents.last().is_some_and(|&top| top > indent) {
+                    indents.pop();
+                }
+                if indents.last() != Some(&indent) {
+                    indents.push(indent);
+                }
+                // Compact collections: each `- `, `? ` or `: ` starting the line opens one more.
+                while matches!(line.get(i), Some(b'-' | b'?' | b':')) && blank(line.get(i + 1)) {
+                    i += 1;
+                    while matches!(line.get(i), Some(b' ' | b'\t')) {
+                        i += 1;
+                    }
+                    if indents.last().is_some_and(|&top| top < i) {
+                        indents.push(i);
+                    }
+                }
+                if indents.len() > MAX_DEPTH {
+                    return Some(line_start + i.min(line.len()));
+                }
+            }
+        }
+        while i < line.len() {
+            let b = line[i];
+            if let Some(q) = quote {
+                if q == b'"' && b == b'\\' {
+                    i += 2;
+                    continue;
+                }
+                if b == q {
+                    if q == b'\'' && line.get(i + 1) == Some(&b'\'') {
+                        i += 2;
+                        continue;
+                    }
+                    quote = None;
+                }
+                i += 1;
+                continue;
+            }
+            let previous = if i == 0 { None } else { Some(line[i - 1]) };
+            let after_blank = matches!(previous, None | Some(b' ' | b'\t'));
+            let token_start = after_blank || matches!(previous, Some(b'[' | b'{' | b',' | b':'));
+            match b {
+                b'#' if after_blank => break,
+                b'"' | b'\'' if token_start => quote = Some(b),
+                // Inside flow context every bracket opens (a plain scalar cannot hold one); in
+                // block context only one that starts a value does.
+                b'[' | b'{' if flow > 0 || after_blank => {
+                    flow += 1;
+                    if indents.len() + flow > MAX_DEPTH {
+                        return Some(line_start + i);
+                    }
+                }
+                b']' | b'}' => flow = flow.saturating_sub(1),
+                b'|' | b'>' if flow == 0 && after_blank => {
+                    block_scalar = Some(indent);
+                    break;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+    None
 }
 
 /// Where the content of the second document starts: serde_yaml's error for a multi-document
@@ -274,6 +481,8 @@ pub(super) fn end_of(text: &str) -> Place {
 enum Found {
     Duplicate { path: Vec<Seg>, key: String },
     BadKey { path: Vec<Seg> },
+    TooManyNodes,
+    BadMerge { path: Vec<Seg> },
 }
 
 #[derive(Default)]
@@ -283,12 +492,25 @@ struct State {
     found: RefCell<Option<Found>>,
     visited: Cell<bool>,
     completed: Cell<bool>,
+    /// Nodes built so far, aliases counted in full each time they are used.
+    nodes: Cell<usize>,
 }
 
 impl State {
     fn fail<E: de::Error>(&self, found: Found) -> E {
         *self.found.borrow_mut() = Some(found);
         E::custom("spec: rejected by the node builder")
+    }
+
+    /// Counts one more node, failing once [`MAX_NODES`] are built. Counted before a collection's
+    /// children are read, so an expansion stops within the budget, not after it.
+    fn count<E: de::Error>(&self) -> Result<(), E> {
+        let built = self.nodes.get() + 1;
+        self.nodes.set(built);
+        if built > MAX_NODES {
+            return Err(self.fail(Found::TooManyNodes));
+        }
+        Ok(())
     }
 }
 
@@ -305,8 +527,9 @@ impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
 struct NodeVisitor<'s>(&'s State);
 
 impl NodeVisitor<'_> {
-    fn leaf<E>(&self, node: Node) -> Result<Node, E> {
+    fn leaf<E: de::Error>(&self, node: Node) -> Result<Node, E> {
         self.0.visited.set(true);
+        self.0.count()?;
         Ok(self.finished(node))
     }
 
@@ -327,43 +550,43 @@ impl<'de> de::Visitor<'de> for NodeVisitor<'_> {
         f.write_str("any YAML value")
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Node, E> {
         self.leaf(Node::Bool(v))
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node, E> {
         self.leaf(Node::Int(v.to_string()))
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
         self.leaf(Node::Int(v.to_string()))
     }
 
-    fn visit_i128<E>(self, v: i128) -> Result<Node, E> {
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Node, E> {
         self.leaf(Node::Int(v.to_string()))
     }
 
-    fn visit_u128<E>(self, v: u128) -> Result<Node, E> {
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Node, E> {
         self.leaf(Node::Int(v.to_string()))
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
         self.leaf(Node::Float(v.to_string()))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
         self.leaf(Node::Str(v.to_owned()))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Node, E> {
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Node, E> {
         self.leaf(Node::Str(v))
     }
 
-    fn visit_unit<E>(self) -> Result<Node, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
         self.leaf(Node::Null)
     }
 
-    fn visit_none<E>(self) -> Result<Node, E> {
+    fn visit_none<E: de::Error>(self) -> Result<Node, E> {
         self.leaf(Node::Null)
     }
 
@@ -373,6 +596,7 @@ impl<'de> de::Visitor<'de> for NodeVisitor<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
         self.0.visited.set(true);
+        self.0.count()?;
         let mut items = Vec::new();
         loop {
             self.0.path.borrow_mut().push(Seg::Index(items.len()));
@@ -388,8 +612,11 @@ impl<'de> de::Visitor<'de> for NodeVisitor<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
         self.0.visited.set(true);
+        self.0.count()?;
         let mut entries = Vec::new();
         let mut seen = HashSet::new();
+        // A merge key's mappings and where in `entries` it stood.
+        let mut merged: Option<(usize, Vec<Entries>)> = None;
         while let Some(key) = map.next_key_seed(KeySeed {
             state: self.0,
             seen: &seen,
@@ -397,8 +624,19 @@ impl<'de> de::Visitor<'de> for NodeVisitor<'_> {
             seen.insert(key.clone());
             self.0.path.borrow_mut().push(Seg::Key(key.clone()));
             let value = map.next_value_seed(NodeSeed(self.0))?;
+            if key == MERGE_KEY {
+                let sources = merge_sources(value).ok_or_else(|| {
+                    let path = self.0.path.borrow().clone();
+                    self.0.fail(Found::BadMerge { path })
+                })?;
+                merged = Some((entries.len(), sources));
+            } else {
+                entries.push((key, value));
+            }
             self.0.path.borrow_mut().pop();
-            entries.push((key, value));
+        }
+        if let Some((at, sources)) = merged {
+            entries = apply_merge(entries, at, sources);
         }
         Ok(self.finished(Node::Map(entries)))
     }
@@ -410,6 +648,40 @@ impl<'de> de::Visitor<'de> for NodeVisitor<'_> {
         let (_tag, variant): (IgnoredAny, _) = data.variant()?;
         variant.newtype_variant_seed(NodeSeed(self.0))
     }
+}
+
+/// The mappings a merge key's value brings in, in order of precedence: one mapping, or a list of
+/// mappings of which the first wins (YAML 1.1 merge key type). `None` for anything else.
+fn merge_sources(value: Node) -> Option<Vec<Entries>> {
+    match value {
+        Node::Map(entries) => Some(vec![entries]),
+        Node::Seq(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Node::Map(entries) => Some(entries),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    }
+}
+
+/// The mapping `explicit` with the merged `sources` spliced in where the merge key stood (`at`):
+/// keys written in the mapping itself win, then earlier sources over later ones.
+fn apply_merge(explicit: Entries, at: usize, sources: Vec<Entries>) -> Entries {
+    let mut taken: HashSet<String> = explicit.iter().map(|(k, _)| k.clone()).collect();
+    let mut result = Vec::with_capacity(explicit.len());
+    let mut explicit = explicit.into_iter();
+    result.extend(explicit.by_ref().take(at));
+    for entries in sources {
+        for (key, value) in entries {
+            if taken.insert(key.clone()) {
+                result.push((key, value));
+            }
+        }
+    }
+    result.extend(explicit);
+    result
 }
 
 /// Reads a mapping key as text and fails, at the key's own position, on a repeat.
@@ -507,6 +779,19 @@ struct Locate<'p, 'h> {
     path: &'p [Seg],
     at: At,
     hit: &'h Cell<bool>,
+    /// Whether to look into the mappings merge keys bring in.
+    merges: bool,
+}
+
+impl Locate<'_, '_> {
+    fn same(&self) -> Self {
+        Locate {
+            path: self.path,
+            at: self.at,
+            hit: self.hit,
+            merges: self.merges,
+        }
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for Locate<'_, '_> {
@@ -538,14 +823,21 @@ impl<'de> de::Visitor<'de> for Locate<'_, '_> {
             stop: stop_at_key,
             hit: self.hit,
         })? {
-            if found {
-                return map.next_value_seed(Locate {
-                    path: rest,
-                    at: self.at,
-                    hit: self.hit,
-                });
+            match found {
+                Probe::Wanted => {
+                    return map.next_value_seed(Locate {
+                        path: rest,
+                        at: self.at,
+                        hit: self.hit,
+                        merges: self.merges,
+                    });
+                }
+                // The same path, looked for in the merged mapping(s); not there, carry on.
+                Probe::Merge if self.merges => map.next_value_seed(Merged(self.same()))?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
-            map.next_value::<IgnoredAny>()?;
         }
         Ok(())
     }
@@ -563,9 +855,45 @@ impl<'de> de::Visitor<'de> for Locate<'_, '_> {
             path: rest,
             at: self.at,
             hit: self.hit,
+            merges: self.merges,
         })
         .map(|_| ())
     }
+}
+
+/// The value of a merge key, searched for a [`Locate`] path: one mapping, or a list of them.
+struct Merged<'p, 'h>(Locate<'p, 'h>);
+
+impl<'de> DeserializeSeed<'de> for Merged<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for Merged<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping or a list of mappings to merge")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        de::Visitor::visit_map(self.0, map)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Merged(self.0.same()))?.is_some() {}
+        Ok(())
+    }
+}
+
+/// What a mapping key is to a [`Locate`] walk.
+enum Probe {
+    Wanted,
+    Merge,
+    Other,
 }
 
 /// Compares a key with the wanted one; fails inside the key when it is the target itself.
@@ -576,58 +904,62 @@ struct KeyProbe<'w, 'h> {
 }
 
 impl<'de> DeserializeSeed<'de> for KeyProbe<'_, '_> {
-    type Value = bool;
+    type Value = Probe;
 
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Probe, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl KeyProbe<'_, '_> {
-    fn probe<E: de::Error>(self, key: String) -> Result<bool, E> {
+    fn probe<E: de::Error>(self, key: String) -> Result<Probe, E> {
         if key != self.wanted {
-            return Ok(false);
+            return Ok(if key == MERGE_KEY {
+                Probe::Merge
+            } else {
+                Probe::Other
+            });
         }
         if self.stop {
             self.hit.set(true);
             return Err(E::custom("spec: located"));
         }
-        Ok(true)
+        Ok(Probe::Wanted)
     }
 }
 
 impl<'de> de::Visitor<'de> for KeyProbe<'_, '_> {
-    type Value = bool;
+    type Value = Probe;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a mapping key")
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Probe, E> {
         self.probe(key_text(v))
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Probe, E> {
         self.probe(key_text(v))
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Probe, E> {
         self.probe(key_text(v))
     }
 
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<bool, E> {
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Probe, E> {
         self.probe(key_text(v))
     }
 
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<bool, E> {
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Probe, E> {
         self.probe(key_text(v))
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<bool, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Probe, E> {
         self.probe(key_text(v))
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Probe, E> {
         self.probe(v.to_owned())
     }
 }
