@@ -12,4 +12,5 @@ mod innominatus;
 mod json;
 mod nchan;
 mod resilience;
+mod specs;
 mod terminal;
