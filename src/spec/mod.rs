@@ -1966,6 +1966,113 @@ mod tests {
         assert_eq!(spec.resources[0].name, "db-1");
     }
 
+    // --- properties ---
+
+    /// Property tests: a bounded number of cases in `cargo test` (32 each, quick on two cores);
+    /// `PROPTEST_CASES=10000 cargo test --lib spec::` runs more.
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn config() -> ProptestConfig {
+            let cases = std::env::var("PROPTEST_CASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(32);
+            ProptestConfig {
+                cases,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        }
+
+        /// The errors that are about something absent and so have no place to point at.
+        fn positionless(err: &SpecError) -> bool {
+            let message = err.message();
+            message == format!("Error parsing YAML: {EMPTY}")
+                || message == "metadata.name is required in Score specification"
+                || message == "Score specification must define at least one container"
+        }
+
+        /// Every error has a position inside the text, unless it is about something absent;
+        /// and renders on a bounded number of lines.
+        fn check_outcome(text: &str) {
+            let Err(err) = parse(text, "prop.yaml") else {
+                return;
+            };
+            match err.position() {
+                Some((line, column)) => {
+                    let lines = yaml::end_of(text).line;
+                    assert!(line >= 1 && line <= lines, "line {line} of {lines}: {err}");
+                    assert!(column >= 1, "{err}");
+                }
+                None => assert!(positionless(&err), "no position: {err}"),
+            }
+            assert!(err.to_string().lines().count() <= 4, "{err}");
+        }
+
+        /// Text made of the characters that mean something to YAML, plus letters.
+        const YAMLISH: &str = "[a-c:\\-\\[\\]{}#&*!|>'\" \n\t,<?%@.~0-9]{0,300}";
+
+        /// Edits (insert, delete, replace) at arbitrary places of a valid spec.
+        fn edited() -> impl Strategy<Value = String> {
+            let edits = prop::collection::vec(
+                (
+                    any::<prop::sample::Index>(),
+                    0..3u8,
+                    "[:\\-\\[\\]{}#&*!|>'\" \n<]{0,3}",
+                ),
+                1..6,
+            );
+            edits.prop_map(|edits| {
+                let mut text = super::HELLO.to_owned();
+                for (at, op, insert) in edits {
+                    let mut cut = at.index(text.len() + 1);
+                    while !text.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    let mut end = (cut + insert.len().max(1)).min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    match op {
+                        0 => text.insert_str(cut, &insert),
+                        1 => text.replace_range(cut..end, ""),
+                        _ => text.replace_range(cut..end, &insert),
+                    }
+                }
+                text
+            })
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn arbitrary_text_never_panics_and_errors_have_a_place(text in any::<String>()) {
+                check_outcome(&text);
+            }
+
+            #[test]
+            fn yaml_like_text_never_panics_and_errors_have_a_place(text in YAMLISH) {
+                check_outcome(&text);
+            }
+
+            #[test]
+            fn edited_specs_never_panic_and_errors_have_a_place(text in edited()) {
+                check_outcome(&text);
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+                if let Err(err) = parse_bytes(&bytes, "prop.yaml") {
+                    prop_assert!(err.position().is_some() || positionless(&err), "{}", err);
+                }
+            }
+        }
+    }
+
     // --- hostile input ---
 
     #[test]

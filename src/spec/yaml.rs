@@ -198,9 +198,12 @@ pub(super) fn parse(text: &str) -> Result<Node, Failure> {
         return Err(Failure::Empty);
     }
     if mark.is_none() && state.completed.get() {
+        // serde_yaml says the same when what follows the first document does not parse: then
+        // the syntax error, with its place, is the better answer.
+        let documents = documents(text)?;
         return Err(Failure::MultipleDocuments {
             second: second_document(text),
-            documents: documents(text),
+            documents,
         });
     }
     Err(syntax_failure(body, shift, &err, mark))
@@ -236,9 +239,10 @@ fn locate_in(text: &str, path: &[Seg], at: At, merges: bool) -> Option<Place> {
 }
 
 /// What can be read of each document of a multi-document text, up to [`MAX_DOCUMENTS`]: where
-/// it starts and its `metadata.name`. Reading stops at the first document that does not parse;
-/// all documents together share one [`MAX_NODES`] budget.
-fn documents(text: &str) -> Vec<Document> {
+/// it starts and its `metadata.name`, or the syntax error that ends the first document. Reading
+/// stops at the first document that does not parse; all documents together share one
+/// [`MAX_NODES`] budget.
+fn documents(text: &str) -> Result<Vec<Document>, Failure> {
     let (body, shift) = without_bom(text);
     let mut found = Vec::new();
     let mut places = serde_yaml::Deserializer::from_str(body);
@@ -251,7 +255,11 @@ fn documents(text: &str) -> Vec<Document> {
         let hit = Cell::new(false);
         let line = match de::Deserializer::deserialize_any(place, Stop(&hit)) {
             Err(err) if hit.get() => mark_of(&err, shift).map(|m| m.line),
-            _ => break,
+            Err(err) => match mark_of(&err, shift) {
+                Some(mark) => return Err(syntax_failure(body, shift, &err, Some(mark))),
+                None => break,
+            },
+            Ok(()) => break,
         };
         let state = State::default();
         state.nodes.set(built);
@@ -268,7 +276,7 @@ fn documents(text: &str) -> Vec<Document> {
             break;
         }
     }
-    found
+    Ok(found)
 }
 
 /// The byte offset of the first collection in `text` that opens more than [`MAX_DEPTH`] levels
@@ -449,6 +457,19 @@ fn syntax_failure(
         Some(m) => message.replacen(&format!(" at line {} column {}", m.line, m.column), "", 1),
         None => message,
     };
+    // libyaml places an error at the end of a text without a final line break on a line of its
+    // own, past the last one; point at the end of the last line instead.
+    let end = end_of(body);
+    let mark = mark.map(|m| {
+        if m.line > end.line {
+            Place {
+                index: end.index + shift,
+                ..end
+            }
+        } else {
+            m
+        }
+    });
     Failure::Syntax { detail, mark }
 }
 
