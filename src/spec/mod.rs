@@ -9,11 +9,22 @@
 //! (the only code that touches serde_yaml); this file checks the tree; `error` renders problems.
 //!
 //! Checks run in this order, first failure wins, mirroring A.2:
-//! 1. YAML: syntax, a single document, no duplicate keys, a mapping at the top, and every known
-//!    key holding a value of the right type (A.2 step 1, "parse/type error");
-//! 2. every resource has a `type` (where A.2 step 2 checks resources);
+//! 1. YAML: size, nesting depth, syntax, expanded size, a single document, no duplicate keys, a
+//!    mapping at the top, no unknown key, and every known key holding a value of the right type
+//!    (A.2 step 1, "parse/type error");
+//! 2. every resource has a DNS-label name and a `type` (where A.2 step 2 checks resources);
 //! 3. to 6. `metadata.name` present, a DNS label, at least one container, each with an image;
 //! 7. each service port has a `port`.
+//!
+//! Unknown keys are errors because a misspelt key is otherwise silently ignored: the allowed
+//! keys are those of the Score v1b1 JSON schema plus innominatus's `environment` and `workflows`
+//! (see `Shape`).
+//!
+//! Aliases stay allowed, although a Score spec rarely needs them, because merge keys
+//! (`<<: *base`, one container starting from another) are made of them. What makes aliases
+//! dangerous is expansion ("billion laughs"), and that is bounded where it happens: the tree
+//! builder counts every node it builds, each use of an alias in full, and stops at
+//! `yaml::MAX_NODES`. Deep nesting is refused before the parser runs (`yaml::MAX_DEPTH`).
 
 mod error;
 mod yaml;

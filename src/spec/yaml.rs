@@ -5,6 +5,11 @@
 //! one file. This layer knows YAML, not Score: it must never apply a Score rule or word a Score
 //! message.
 //!
+//! It also adds what serde_yaml 0.9 leaves out or bounds too loosely: merge keys (`<<`) are
+//! applied as the tree is built; nodes are counted as they are built, aliases in full, up to
+//! [`MAX_NODES`] (serde_yaml's own limit counts alias jumps, not nodes); and nesting depth is
+//! measured by a linear pre-scan up to [`MAX_DEPTH`] before libyaml sees the text.
+//!
 //! serde_yaml's values carry no positions, but its errors do: an error raised while a node is being
 //! deserialized is stamped with the start mark of that node (the innermost `fix_mark` wins). Both
 //! position tricks here rest on that one fact:
