@@ -284,6 +284,20 @@ fn documents(text: &str) -> Result<Vec<Document>, Failure> {
     Ok(found)
 }
 
+/// Whether `rest`, what follows a `|` or `>`, completes a block scalar header: indentation and
+/// chomping indicators, then nothing but blanks or a comment (otherwise it is plain text).
+fn block_header(rest: &[u8]) -> bool {
+    let rest = match rest
+        .iter()
+        .position(|b| !matches!(b, b'0'..=b'9' | b'+' | b'-'))
+    {
+        Some(at) => &rest[at..],
+        None => return true,
+    };
+    let text = rest.trim_ascii_start();
+    text.is_empty() || (text.first() == Some(&b'#') && text.len() < rest.len())
+}
+
 /// The byte offset of the first collection in `text` that opens more than [`MAX_DEPTH`] levels
 /// deep, found in one linear pass, or `None`.
 ///
@@ -341,6 +355,9 @@ fn too_deep(text: &str) -> Option<usize> {
                     if indents.last().is_some_and(|&top| top < i) {
                         indents.push(i);
                     }
+                    if indents.len() > MAX_DEPTH {
+                        return Some(line_start + i.min(line.len()));
+                    }
                 }
                 if indents.len() > MAX_DEPTH {
                     return Some(line_start + i.min(line.len()));
@@ -379,7 +396,7 @@ fn too_deep(text: &str) -> Option<usize> {
                     }
                 }
                 b']' | b'}' => flow = flow.saturating_sub(1),
-                b'|' | b'>' if flow == 0 && after_blank => {
+                b'|' | b'>' if flow == 0 && after_blank && block_header(&line[i + 1..]) => {
                     block_scalar = Some(indent);
                     break;
                 }
