@@ -62,7 +62,12 @@ fn validate_refuses_an_unknown_key_with_its_place_and_a_suggestion() {
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("7 |     varibles:"), "{}", run.stderr);
+    // The offending line and a caret under the key, each on a line of its own.
+    assert!(
+        run.stderr.contains("\n  |\n7 |     varibles:\n  |     ^"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
