@@ -1932,6 +1932,44 @@ mod tests {
             "{HEAD}  text: >-  # folded\n    {brackets}\ncontainers: {{web: {{image: x}}}}\n"
         );
         parse(&folded, "t").expect("a folded scalar with a comment");
+        // Text that could make a simpler scan lose track of what is quoted or a comment.
+        let deep = flow_map(depth + 1);
+        let open = "[".repeat(40);
+        let tricks = [
+            // A quote inside a plain scalar's continuation line is text; the quoted key after it
+            // holds a '#' that is not a comment.
+            format!("a: x\n  \"y\n\"z # \": {deep}\n"),
+            // Closing brackets inside strings close nothing.
+            format!(
+                "x: {}{}\n",
+                format!("{open}\"{}\", ", "]".repeat(40)).repeat(3),
+                "]".repeat(120)
+            ),
+            // A quote inside a flow plain scalar is text.
+            format!("x: [say \"hi, {deep}]\n"),
+            // NEL, LS and PS end a comment as a line break does.
+            format!("# note\u{85}x: {deep}\n"),
+            format!("# note\u{2028}x: {deep}\n"),
+            // Anchors and tags before a collection.
+            format!("x: &anchor !tag {deep}\n"),
+            // A key that is a quoted scalar, and an explicit key.
+            format!("\"k\": {deep}\n"),
+            format!("? k\n: {deep}\n"),
+        ];
+        for text in &tricks {
+            let err = error(text);
+            assert!(
+                err.message().contains("nested more than"),
+                "{text:.80?}: {}",
+                err.message()
+            );
+        }
+        let literal = format!(
+            "{HEAD}  text: |\n    {}\n    \"\n  other: >2-\n     {}\ncontainers: {{web: {{image: x}}}}\n",
+            "[".repeat(100),
+            "{".repeat(100)
+        );
+        parse(&literal, "t").expect("brackets in block scalars are text");
         // Real nesting up to the limit is fine, in flow and block style.
         let params = flow_map(depth - 5);
         parse(&format!("{HEAD}containers: {{web: {{image: x}}}}\nresources: {{db: {{type: pg, params: {params}}}}}\n"), "t")

@@ -284,128 +284,358 @@ fn documents(text: &str) -> Result<Vec<Document>, Failure> {
     Ok(found)
 }
 
-/// Whether `rest`, what follows a `|` or `>`, completes a block scalar header: indentation and
-/// chomping indicators, then nothing but blanks or a comment (otherwise it is plain text).
-fn block_header(rest: &[u8]) -> bool {
-    let rest = match rest
-        .iter()
-        .position(|b| !matches!(b, b'0'..=b'9' | b'+' | b'-'))
-    {
-        Some(at) => &rest[at..],
-        None => return true,
-    };
-    let text = rest.trim_ascii_start();
-    text.is_empty() || (text.first() == Some(&b'#') && text.len() < rest.len())
+/// The byte offset of the first collection in `text` that opens more than [`MAX_DEPTH`] levels
+/// deep, or `None`, found in one linear pass.
+///
+/// This is a tokenizer that follows libyaml's scanner as far as nesting is concerned: where a
+/// token starts, what ends a plain scalar (in block and flow context, over several lines), quoted
+/// scalars, comments, block scalars and their indentation, the block indentation stack (as
+/// `- `, `? ` and `key:` open block collections) and the flow level. It must never count less
+/// than libyaml would: a text that made it lose track (a quote it took for text, a comment it
+/// took for a quote) could hide deep nesting from it, and a deep flow nesting is exactly what
+/// costs libyaml time that grows with depth times length. Where it is unsure it counts more. It
+/// stops at the first thing libyaml would refuse too, since libyaml stops there as well.
+fn too_deep(text: &str) -> Option<usize> {
+    deeper_than(text, MAX_DEPTH)
 }
 
-/// The byte offset of the first collection in `text` that opens more than [`MAX_DEPTH`] levels
-/// deep, found in one linear pass, or `None`.
-///
-/// This is not a YAML parser: it tracks just enough (quotes, comments, block scalars, flow
-/// brackets, block indentation and the compact `- `, `? `, `: ` indicators) to count nesting the
-/// way a parser would, or a little more. Text it misjudges still meets serde_yaml's own depth
-/// limit; the point is that deep flow nesting, which is slow to parse, never reaches the parser.
-fn too_deep(text: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
-    let blank = |b: Option<&u8>| matches!(b, None | Some(b' ' | b'\t' | b'\r'));
-    // Indentation columns of the open block collections.
-    let mut indents: Vec<usize> = Vec::new();
-    let mut flow = 0usize;
-    let mut quote: Option<u8> = None;
-    // Inside a block scalar (`|`, `>`) whose indicator stood on a line indented this much.
-    let mut block_scalar: Option<usize> = None;
-    let mut start = 0;
-    while start < bytes.len() {
-        let end = memchr::memchr2(b'\n', b'\r', &bytes[start..]).map_or(bytes.len(), |i| start + i);
-        let line = &bytes[start..end];
-        let line_start = start;
-        start = end + 1;
-        let indent = line.iter().take_while(|&&b| b == b' ').count();
-        let empty = line[indent..].iter().all(|b| matches!(b, b' ' | b'\t'));
-        if let Some(parent) = block_scalar {
-            if empty || indent > parent {
-                continue;
-            }
-            block_scalar = None;
-        }
-        let mut i = indent;
-        if quote.is_none() && flow == 0 {
-            let content = &line[indent..];
-            if empty || content.first() == Some(&b'#') {
-                continue;
-            }
-            let marker = (content.starts_with(b"---") || content.starts_with(b"..."))
-                && blank(content.get(3));
-            if indent == 0 && marker {
-                indents.clear();
-                i = 3;
-            } else {
-                while indents.last().is_some_and(|&top| top > indent) {
-                    indents.pop();
-                }
-                if indents.last() != Some(&indent) {
-                    indents.push(indent);
-                }
-                // Compact collections: each `- `, `? ` or `: ` starting the line opens one more.
-                while matches!(line.get(i), Some(b'-' | b'?' | b':')) && blank(line.get(i + 1)) {
-                    i += 1;
-                    while matches!(line.get(i), Some(b' ' | b'\t')) {
-                        i += 1;
-                    }
-                    if indents.last().is_some_and(|&top| top < i) {
-                        indents.push(i);
-                    }
-                    if indents.len() > MAX_DEPTH {
-                        return Some(line_start + i.min(line.len()));
-                    }
-                }
-                if indents.len() > MAX_DEPTH {
-                    return Some(line_start + i.min(line.len()));
-                }
-            }
-        }
-        while i < line.len() {
-            let b = line[i];
-            if let Some(q) = quote {
-                if q == b'"' && b == b'\\' {
-                    i += 2;
-                    continue;
-                }
-                if b == q {
-                    if q == b'\'' && line.get(i + 1) == Some(&b'\'') {
-                        i += 2;
-                        continue;
-                    }
-                    quote = None;
-                }
-                i += 1;
-                continue;
-            }
-            let previous = if i == 0 { None } else { Some(line[i - 1]) };
-            let after_blank = matches!(previous, None | Some(b' ' | b'\t'));
-            let token_start = after_blank || matches!(previous, Some(b'[' | b'{' | b',' | b':'));
-            match b {
-                b'#' if after_blank => break,
-                b'"' | b'\'' if token_start => quote = Some(b),
-                // Inside flow context every bracket opens (a plain scalar cannot hold one); in
-                // block context only one that starts a value does.
-                b'[' | b'{' if flow > 0 || after_blank => {
-                    flow += 1;
-                    if indents.len() + flow > MAX_DEPTH {
-                        return Some(line_start + i);
-                    }
-                }
-                b']' | b'}' => flow = flow.saturating_sub(1),
-                b'|' | b'>' if flow == 0 && after_blank && block_header(&line[i + 1..]) => {
-                    block_scalar = Some(indent);
-                    break;
-                }
-                _ => {}
-            }
-            i += 1;
+/// [`too_deep`] with another limit.
+fn deeper_than(text: &str, limit: usize) -> Option<usize> {
+    Depth::new(text.as_bytes(), limit).scan()
+}
+
+/// State of [`too_deep`].
+struct Depth<'a> {
+    bytes: &'a [u8],
+    /// The next byte to look at.
+    at: usize,
+    /// Where the current line starts.
+    line: usize,
+    /// Columns of the open block collections (libyaml's indentation stack).
+    indents: Vec<usize>,
+    /// Open flow collections.
+    flow: usize,
+    /// Where a token that could be a simple key started, in block context on the current line.
+    key: Option<usize>,
+    /// The deepest nesting allowed.
+    limit: usize,
+}
+
+impl<'a> Depth<'a> {
+    fn new(bytes: &'a [u8], limit: usize) -> Self {
+        Depth {
+            bytes,
+            at: 0,
+            line: 0,
+            indents: Vec::new(),
+            flow: 0,
+            key: None,
+            limit,
         }
     }
-    None
+
+    fn peek(&self, offset: usize) -> Option<u8> {
+        self.bytes.get(self.at + offset).copied()
+    }
+
+    /// The length of the line break at `at` (LF, CR, and the NEL, LS and PS that libyaml also
+    /// counts as breaks), or 0.
+    fn break_len(&self, at: usize) -> usize {
+        match self.bytes.get(at..) {
+            Some([b'\r', b'\n', ..]) => 2,
+            Some([b'\n' | b'\r', ..]) => 1,
+            Some([0xc2, 0x85, ..]) => 2,
+            Some([0xe2, 0x80, 0xa8 | 0xa9, ..]) => 3,
+            _ => 0,
+        }
+    }
+
+    /// Whether the byte at `offset` from here is a blank, a break or the end (libyaml's BLANKZ).
+    fn blankz(&self, offset: usize) -> bool {
+        matches!(self.peek(offset), None | Some(b' ' | b'\t'))
+            || self.break_len(self.at + offset) > 0
+    }
+
+    fn column(&self) -> usize {
+        self.at - self.line
+    }
+
+    /// Past a line break at `at`.
+    fn newline(&mut self) {
+        self.at += self.break_len(self.at).max(1);
+        self.line = self.at;
+        self.key = None;
+    }
+
+    fn too_deep(&self) -> bool {
+        self.indents.len() + self.flow > self.limit
+    }
+
+    /// Opens a block collection at `column` unless one is open there already.
+    fn roll(&mut self, column: usize) -> bool {
+        if self.flow == 0 && self.indents.last().is_none_or(|&top| top < column) {
+            self.indents.push(column);
+        }
+        self.too_deep()
+    }
+
+    /// The column a plain scalar's continuation lines must pass, and a block scalar's content
+    /// must reach at least: one more than the innermost block collection's.
+    fn content_indent(&self) -> usize {
+        self.indents.last().map_or(0, |&top| top + 1)
+    }
+
+    fn scan(mut self) -> Option<usize> {
+        loop {
+            // Blanks, breaks and comments between tokens.
+            loop {
+                match self.peek(0) {
+                    Some(b' ' | b'\t') => self.at += 1,
+                    Some(b'#') => self.skip_line(),
+                    Some(_) if self.break_len(self.at) > 0 => self.newline(),
+                    _ => break,
+                }
+            }
+            let b = self.peek(0)?;
+            let column = self.column();
+            let start = self.at;
+            if self.flow == 0 {
+                while self.indents.last().is_some_and(|&top| top > column) {
+                    self.indents.pop();
+                }
+            }
+            if column == 0 && self.document_marker() {
+                self.indents.clear();
+                self.flow = 0;
+                self.at += 3;
+                continue;
+            }
+            if column == 0 && b == b'%' {
+                self.skip_line();
+                continue;
+            }
+            let block = self.flow == 0;
+            match b {
+                b'[' | b'{' => {
+                    if block && self.key.is_none() {
+                        self.key = Some(column);
+                    }
+                    self.flow += 1;
+                    self.at += 1;
+                    if self.too_deep() {
+                        return Some(start);
+                    }
+                }
+                b']' | b'}' => {
+                    self.flow = self.flow.saturating_sub(1);
+                    self.at += 1;
+                }
+                b',' => self.at += 1,
+                b'-' if self.blankz(1) => {
+                    self.at += 1;
+                    if block && self.roll(column) {
+                        return Some(start);
+                    }
+                    self.key = None;
+                }
+                b'?' if !block || self.blankz(1) => {
+                    self.at += 1;
+                    if block && self.roll(column) {
+                        return Some(start);
+                    }
+                    self.key = None;
+                }
+                b':' if !block || self.blankz(1) => {
+                    self.at += 1;
+                    if block && self.roll(self.key.unwrap_or(column)) {
+                        return Some(start);
+                    }
+                    self.key = None;
+                }
+                b'|' | b'>' if block => {
+                    if !self.block_scalar() {
+                        return None;
+                    }
+                }
+                b'\'' | b'"' => {
+                    if block && self.key.is_none() {
+                        self.key = Some(column);
+                    }
+                    self.quoted(b);
+                }
+                b'&' | b'!' | b'*' => {
+                    // Anchors and tags come before a node (which may be a key); an alias is one.
+                    if block && self.key.is_none() {
+                        self.key = Some(column);
+                    }
+                    self.at += 1;
+                    // libyaml's anchor names are letters, digits, '-' and '_'. A tag may hold
+                    // more, but stopping it at a bracket can only count a level too many.
+                    let name = |c: u8| {
+                        if b == b'!' {
+                            !matches!(c, b',' | b'[' | b']' | b'{' | b'}')
+                        } else {
+                            c.is_ascii_alphanumeric() || c == b'-' || c == b'_'
+                        }
+                    };
+                    while !self.blankz(0) && self.peek(0).is_some_and(name) {
+                        self.at += 1;
+                    }
+                }
+                _ => {
+                    if block && self.key.is_none() {
+                        self.key = Some(column);
+                    }
+                    self.plain();
+                }
+            }
+        }
+    }
+
+    /// `---` or `...` followed by a blank, a break or the end, at the start of a line.
+    fn document_marker(&self) -> bool {
+        let rest = &self.bytes[self.at..];
+        (rest.starts_with(b"---") || rest.starts_with(b"...")) && self.blankz(3)
+    }
+
+    /// To the end of the line (not past its break).
+    fn skip_line(&mut self) {
+        while self.at < self.bytes.len() && self.break_len(self.at) == 0 {
+            self.at += 1;
+        }
+    }
+
+    /// A single- or double-quoted scalar, over as many lines as it takes.
+    fn quoted(&mut self, quote: u8) {
+        self.at += 1;
+        while let Some(b) = self.peek(0) {
+            if quote == b'"' && b == b'\\' {
+                // An escaped character, or an escaped line break.
+                self.at += 1;
+                if self.break_len(self.at) > 0 {
+                    self.newline();
+                } else {
+                    self.at += 1;
+                }
+            } else if b == quote {
+                if quote == b'\'' && self.peek(1) == Some(b'\'') {
+                    self.at += 2;
+                } else {
+                    self.at += 1;
+                    return;
+                }
+            } else if self.break_len(self.at) > 0 {
+                self.newline();
+            } else {
+                self.at += 1;
+            }
+        }
+    }
+
+    /// A plain scalar, with its continuation lines (libyaml's `scan_plain_scalar`).
+    fn plain(&mut self) {
+        let indent = self.content_indent();
+        loop {
+            // The text of one line.
+            while let Some(b) = self.peek(0) {
+                if self.blankz(0) {
+                    break;
+                }
+                let flow = self.flow > 0;
+                let ends_at_colon = b == b':'
+                    && (self.blankz(1)
+                        || (flow
+                            && matches!(
+                                self.peek(1),
+                                Some(b',' | b'?' | b'[' | b']' | b'{' | b'}')
+                            )));
+                if ends_at_colon || (flow && matches!(b, b',' | b'[' | b']' | b'{' | b'}')) {
+                    return;
+                }
+                self.at += 1;
+            }
+            // Blanks and breaks; the scalar goes on after them unless what follows ends it.
+            let mut broke = false;
+            loop {
+                match self.peek(0) {
+                    Some(b' ' | b'\t') => self.at += 1,
+                    Some(_) if self.break_len(self.at) > 0 => {
+                        // The break belongs to the scalar only if it continues; either way the
+                        // position is the same for the next token.
+                        self.at += self.break_len(self.at);
+                        self.line = self.at;
+                        broke = true;
+                    }
+                    _ => break,
+                }
+            }
+            if broke {
+                self.key = None;
+            }
+            match self.peek(0) {
+                None | Some(b'#') => return,
+                Some(_) if broke && self.column() == 0 && self.document_marker() => return,
+                // In block context a line indented no more than the collection ends it.
+                Some(_) if broke && self.flow == 0 && self.column() < indent => return,
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// A block scalar from its `|` or `>`: the header, then every content line. `false` when the
+    /// header is one libyaml refuses (which ends its parsing too).
+    fn block_scalar(&mut self) -> bool {
+        self.at += 1;
+        let mut increment = 0;
+        while let Some(b) = self.peek(0) {
+            match b {
+                b'+' | b'-' => {}
+                b'1'..=b'9' => increment = usize::from(b - b'0'),
+                _ => break,
+            }
+            self.at += 1;
+        }
+        while matches!(self.peek(0), Some(b' ' | b'\t')) {
+            self.at += 1;
+        }
+        if self.peek(0) == Some(b'#') {
+            self.skip_line();
+        }
+        if self.at < self.bytes.len() && self.break_len(self.at) == 0 {
+            return false;
+        }
+        let top = self.indents.last().copied();
+        let mut indent = match (increment, top) {
+            (0, _) => 0,
+            (m, Some(top)) => top + m,
+            (m, None) => m,
+        };
+        // Content: empty lines, and lines indented at least `indent` (found from the first
+        // non-empty line when not given).
+        while self.at < self.bytes.len() {
+            self.newline();
+            let spaces = self.bytes[self.at..]
+                .iter()
+                .take_while(|&&b| b == b' ')
+                .count();
+            let empty =
+                self.break_len(self.at + spaces) > 0 || self.at + spaces == self.bytes.len();
+            if empty {
+                self.at += spaces;
+                continue;
+            }
+            if indent == 0 {
+                indent = spaces.max(self.content_indent()).max(1);
+            }
+            if spaces < indent {
+                self.at += spaces;
+                self.line = self.at - spaces;
+                return true;
+            }
+            self.skip_line();
+        }
+        true
+    }
 }
 
 /// Where the content of the second document starts: serde_yaml's error for a multi-document
@@ -1170,6 +1400,97 @@ mod tests {
         assert_eq!((place.line, place.column), (5, 2));
         let place = end_of("\u{feff}ab");
         assert_eq!((place.line, place.column), (1, 3));
+    }
+
+    /// Collections on the deepest path of a value.
+    fn depth(value: &serde_yaml::Value) -> usize {
+        match value {
+            serde_yaml::Value::Sequence(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+            serde_yaml::Value::Mapping(map) => {
+                1 + map
+                    .iter()
+                    .map(|(k, v)| depth(k).max(depth(v)))
+                    .max()
+                    .unwrap_or(0)
+            }
+            serde_yaml::Value::Tagged(tagged) => depth(&tagged.value),
+            _ => 0,
+        }
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use super::depth;
+
+        /// Flow collections holding scalars that contain quotes, brackets and '#', under a
+        /// block key, after a comment ended by any of libyaml's line breaks.
+        fn flow(levels: u32) -> impl Strategy<Value = String> {
+            let scalar = prop::sample::select(vec![
+                "x",
+                "say \"hi",
+                "it's",
+                "\"a # ]\"",
+                "'b'' ]}'",
+                "\"\\\" ]\"",
+                "a#b",
+                "&n v",
+                "!t w",
+                "*n",
+                "-1",
+                ":x",
+            ])
+            .prop_map(str::to_owned);
+            scalar.prop_recursive(levels, 256, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4)
+                        .prop_map(|items| format!("[{}]", items.join(", "))),
+                    prop::collection::vec(inner, 0..4).prop_map(|items| {
+                        let entries: Vec<String> = items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, v)| format!("k{i}: {v}"))
+                            .collect();
+                        format!("{{{}}}", entries.join(", "))
+                    }),
+                ]
+            })
+        }
+
+        fn config() -> ProptestConfig {
+            let cases = std::env::var("PROPTEST_CASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(32);
+            ProptestConfig {
+                cases,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            /// The pre-scan never counts less nesting than the parser builds: were it to, a
+            /// document could hide deep nesting from it.
+            #[test]
+            fn the_depth_scan_never_counts_less_than_the_parser(
+                value in flow(12),
+                lead in prop::sample::select(vec!["", "# c\n", "# c\u{85}", "# c\u{2028}", "a: x\n  \"y\n", "- |\n  \"[[\n"]),
+                key in prop::sample::select(vec!["k: ", "- ", "? k\n: ", "\"k # \": ", "&a !t "]),
+            ) {
+                let text = format!("{lead}{key}{value}\n");
+                if let Ok(parsed) = serde_yaml::from_str::<serde_yaml::Value>(&text) {
+                    let built = depth(&parsed);
+                    prop_assert!(
+                        deeper_than(&text, built - 1).is_some(),
+                        "{text:?} nests {built} deep"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -160,7 +160,7 @@ fn deep_nesting_is_refused_by_validate() {
     run.assert_code(2);
     assert!(
         run.stderr.contains(&format!(
-            "{path}:1:253: invalid YAML: collections are nested more than 64 levels deep"
+            "{path}:1:257: invalid YAML: collections are nested more than 64 levels deep"
         )),
         "{}",
         run.stderr
