@@ -18,8 +18,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::deploy::parse_duration;
-use crate::client::ApiClient;
 use crate::client::watch::{EventWatch, Notice, WatchItem, WatchOptions};
+use crate::client::{ApiClient, ResourceRecord};
 use crate::error::Error;
 use crate::event::EventKind;
 use crate::exit::ExitStatus;
@@ -46,6 +46,9 @@ pub struct DeleteArgs {
 /// How a watched teardown ended.
 enum End {
     Deleted,
+    /// The server deleted the application record and left its resources (innominatus): what
+    /// is still there, as the server reports it after the delete.
+    RecordOnly(Vec<ResourceRecord>),
     /// `--timeout` elapsed after the server answered the delete.
     Timeout,
     /// `--timeout` elapsed before the server answered the delete (or before it was sent).
@@ -120,13 +123,28 @@ async fn watched(
                 if let Some(message) = answer.get("message").and_then(Value::as_str) {
                     reporter.note(message)?;
                 }
-                End::Deleted
+                // A server that announces nothing may delete the record only (innominatus
+                // leaves the resources): what it still holds says what it did.
+                let left = tokio::time::timeout_at(deadline, client.resources(app))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_default();
+                if left.is_empty() {
+                    End::Deleted
+                } else {
+                    End::RecordOnly(left)
+                }
             }
         },
     };
     let elapsed = started.elapsed();
+    if let End::RecordOnly(left) = &end {
+        return record_only(app, left, reporter, elapsed);
+    }
     let (outcome, status, error, state) = match end {
         End::Deleted => ("succeeded", ExitStatus::Success, None, "deleted"),
+        End::RecordOnly(_) => return Ok(ExitStatus::Success),
         End::Timeout => (
             "timeout",
             ExitStatus::Timeout,
@@ -184,6 +202,51 @@ async fn watched(
     };
     reporter.output(&line, &result)?;
     Ok(status)
+}
+
+/// The result of a delete that removed the application but not its resources: exit 0 (the
+/// server did what it does), saying plainly what is left.
+fn record_only(
+    app: &str,
+    left: &[ResourceRecord],
+    reporter: &mut Reporter,
+    elapsed: std::time::Duration,
+) -> Result<ExitStatus, Error> {
+    let names: Vec<String> = left
+        .iter()
+        .map(|r| sanitize(&r.resource_name).into_owned())
+        .collect();
+    let result = WatchResult {
+        kind: "watch.result",
+        schema_version: JSON_SCHEMA_VERSION,
+        outcome: "succeeded",
+        app_name: app,
+        deployment_id: None,
+        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        exit_code: ExitStatus::Success.code(),
+        error: None,
+        resources: left
+            .iter()
+            .map(|r| ResourceSummary {
+                name: r.resource_name.clone(),
+                kind: r.resource_type.clone(),
+                state: r.state.clone(),
+                error: r.error.clone(),
+            })
+            .collect(),
+    };
+    let line = format!(
+        "{} Application {} deleted in {}; its {} resource{} ({}) {} still on the server, which deletes the application record only",
+        marker(reporter.icons()),
+        sanitize(app),
+        human_duration(elapsed),
+        left.len(),
+        if left.len() == 1 { "" } else { "s" },
+        names.join(", "),
+        if left.len() == 1 { "is" } else { "are" },
+    );
+    reporter.output(&line, &result)?;
+    Ok(ExitStatus::Success)
 }
 
 /// Shows the app's events until its `application.deleted` arrives, the deadline passes, or

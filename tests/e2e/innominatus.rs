@@ -450,3 +450,37 @@ fn the_routine_stream_cut_is_one_quiet_line_at_verbose_when_nothing_was_missed()
         run.stderr
     );
 }
+
+#[test]
+fn delete_and_list_say_what_a_server_without_deployments_did() {
+    let peer = InnominatusPeer::start(Script::default());
+    deploy(&peer, SHOP).assert_code(0);
+    // The status column comes from the resources, the state of record on such a server.
+    let list = ctl(&["list", "--server", &peer.url]).run();
+    list.assert_code(0);
+    let row = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("shop"))
+        .unwrap_or_else(|| panic!("{}", list.stdout));
+    assert!(row.contains("succeeded"), "{}", list.stdout);
+
+    let delete = ctl(&["delete", "shop", "-w", "--server", &peer.url]).run();
+    delete.assert_code(0);
+    assert!(
+        delete.stdout.contains(
+            "its 2 resources (cache, db) are still on the server, which deletes the application record only"
+        ),
+        "{}",
+        delete.stdout
+    );
+    assert!(
+        !delete.stdout.contains("deleted (2 resources)"),
+        "{}",
+        delete.stdout
+    );
+    // And the consequence the message warns of: the name cannot be deployed again.
+    let again = deploy(&peer, SHOP);
+    again.assert_code(5);
+    assert!(again.stderr.contains("duplicate key"), "{}", again.stderr);
+}

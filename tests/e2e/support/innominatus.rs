@@ -88,6 +88,9 @@ struct Peer {
     script: Script,
     /// Per app: its stored spec and its resources.
     apps: Mutex<BTreeMap<String, StoredApp>>,
+    /// Apps whose record was deleted: their resources stay (as innominatus leaves them), and
+    /// a new POST of the name fails on the resources' unique key.
+    deleted: Mutex<std::collections::BTreeSet<String>>,
     frames: broadcast::Sender<(String, String)>,
     posts: AtomicUsize,
     streams: AtomicUsize,
@@ -113,6 +116,7 @@ impl InnominatusPeer {
         let peer = Arc::new(Peer {
             script,
             apps: Mutex::default(),
+            deleted: Mutex::default(),
             frames,
             posts: AtomicUsize::new(0),
             streams: AtomicUsize::new(0),
@@ -138,7 +142,10 @@ impl InnominatusPeer {
                         "/api/applications",
                         axum::routing::post(submit).get(applications),
                     )
-                    .route("/api/applications/{name}", get(application))
+                    .route(
+                        "/api/applications/{name}",
+                        get(application).delete(delete_application),
+                    )
                     .route("/api/resources", get(resources))
                     .route("/api/resources/{id}", get(resource_detail))
                     .route("/api/events/stream", get(stream))
@@ -281,6 +288,13 @@ async fn submit(State(peer): Shared, body: Bytes) -> Response {
             "Error: metadata.name is required in Score specification",
         );
     };
+    if peer.deleted.lock().unwrap().contains(&app) {
+        // The record is gone, its resources are not: storing them again breaks their key.
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "duplicate key value violates unique constraint \"resources_application_name_resource_name_key\"",
+        );
+    }
     if let Some((from, message)) = peer.script.text_500_from_post {
         if attempt >= from {
             return text(StatusCode::INTERNAL_SERVER_ERROR, message);
@@ -464,16 +478,30 @@ async fn resource_detail(State(peer): Shared, Path(id): Path<u64>) -> Response {
 /// `GET /api/applications`: every stored app, keyed by name (no deployments).
 async fn applications(State(peer): Shared) -> Response {
     let apps = peer.apps.lock().unwrap();
+    let deleted = peer.deleted.lock().unwrap();
     let listed: serde_json::Map<String, Value> = apps
         .iter()
+        .filter(|(name, _)| !deleted.contains(*name))
         .map(|(name, (spec, _))| (name.clone(), json!({"name": name, "spec": spec})))
         .collect();
     Json(Value::Object(listed)).into_response()
 }
 
+/// `DELETE /api/applications/<name>`: the record goes, the resources stay.
+async fn delete_application(State(peer): Shared, Path(name): Path<String>) -> Response {
+    let known = peer.apps.lock().unwrap().contains_key(&name);
+    if !known || !peer.deleted.lock().unwrap().insert(name.clone()) {
+        return text(StatusCode::NOT_FOUND, "Application not found");
+    }
+    Json(json!({"message": format!("Successfully deleted '{name}'")})).into_response()
+}
+
 /// `GET /api/applications/<name>`.
 async fn application(State(peer): Shared, Path(name): Path<String>) -> Response {
     let apps = peer.apps.lock().unwrap();
+    if peer.deleted.lock().unwrap().contains(&name) {
+        return text(StatusCode::NOT_FOUND, "Application not found");
+    }
     match apps.get(&name) {
         Some((spec, _)) => Json(json!({"name": name, "spec": spec})).into_response(),
         None => text(StatusCode::NOT_FOUND, "Application not found"),
