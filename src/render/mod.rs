@@ -623,7 +623,25 @@ impl Reporter {
                     reason: None,
                 },
             };
-            let footer = text::footer(outcome, &self.out_style);
+            let mut footer = text::footer(outcome, &self.out_style);
+            let still: Vec<String> = tracker
+                .resources()
+                .iter()
+                .filter(|(_, r)| r.state == crate::tracker::STILL_RUNNING)
+                .map(|(name, r)| format!("{} ({})", text::sanitize(name), text::sanitize(&r.kind)))
+                .collect();
+            if matches!(end, WatchEnd::Finished(Outcome::Failed)) && !still.is_empty() {
+                // Under the failure block, above the closing rule.
+                if let Some(at) = footer.rfind('\n') {
+                    footer.insert_str(
+                        at,
+                        &format!(
+                            "\n   still running when the failure ended the watch: {}",
+                            still.join(", ")
+                        ),
+                    );
+                }
+            }
             self.emit(Stream::Out, &footer)?;
         }
         if self.github {

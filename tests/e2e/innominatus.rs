@@ -484,3 +484,68 @@ fn delete_and_list_say_what_a_server_without_deployments_did() {
     again.assert_code(5);
     assert!(again.stderr.contains("duplicate key"), "{}", again.stderr);
 }
+
+#[test]
+fn a_failed_resource_left_from_an_earlier_spec_is_named_as_such() {
+    let peer = InnominatusPeer::start(Script {
+        failing_type: Some(("postgres", "quota exceeded: 5 databases per team")),
+        ..Script::default()
+    });
+    deploy(&peer, SHOP).assert_code(1);
+    // The database is gone from the spec, but such a server keeps the failed resource.
+    let cache_only = "apiVersion: score.dev/v1b1\nmetadata:\n  name: shop\ncontainers:\n  web:\n    image: nginx\nresources:\n  cache:\n    type: redis\n";
+    let run = deploy_with(&peer, cache_only, &["-o", "json"]);
+    run.assert_code(1);
+    let result: serde_json::Value =
+        serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    let db = result["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "db")
+        .unwrap_or_else(|| panic!("{result}"));
+    let error = db["error"].as_str().unwrap_or_default();
+    assert!(error.contains("not in the submitted spec"), "{result}");
+    let text = deploy(&peer, cache_only);
+    text.assert_code(1);
+    assert!(
+        text.stdout.contains("not in the submitted spec"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn resources_still_settling_at_the_first_failure_are_shown_as_still_running() {
+    let script = || Script {
+        failing_type: Some(("postgres", "quota exceeded: 5 databases per team")),
+        slow_type: Some("redis"),
+        step: Duration::from_millis(400),
+        ..Script::default()
+    };
+    let peer = InnominatusPeer::start(script());
+    let run = deploy_with(&peer, SHOP, &["-o", "json"]);
+    run.assert_code(1);
+    let result: serde_json::Value =
+        serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    let state = |name: &str| {
+        result["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["state"].clone())
+    };
+    assert_eq!(state("db"), Some("failed".into()), "{result}");
+    assert_eq!(state("cache"), Some("running".into()), "{result}");
+
+    let peer = InnominatusPeer::start(script());
+    let text = deploy(&peer, SHOP);
+    text.assert_code(1);
+    assert!(
+        text.stdout
+            .contains("still running when the failure ended the watch: cache (redis)"),
+        "{}",
+        text.stdout
+    );
+}
