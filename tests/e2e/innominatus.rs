@@ -549,3 +549,43 @@ fn resources_still_settling_at_the_first_failure_are_shown_as_still_running() {
         text.stdout
     );
 }
+
+#[test]
+fn the_reattach_hint_after_a_timeout_follows_the_deployment_to_its_end() {
+    let peer = InnominatusPeer::start(Script {
+        slow_type: Some("redis"),
+        step: Duration::from_millis(600),
+        ..Script::default()
+    });
+    let file = temp_yaml(SHOP);
+    let first = ctl(&[
+        "deploy",
+        file.path().to_str().unwrap(),
+        "-w",
+        "--timeout",
+        "1s",
+        "--server",
+        &peer.url,
+    ])
+    .run_with_limit(Duration::from_secs(60));
+    first.assert_code(3);
+    let hint = first
+        .stderr
+        .lines()
+        .skip_while(|l| !l.contains("Reattach with"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("{}", first.stderr))
+        .trim()
+        .to_owned();
+    assert_eq!(hint, "ctl watch shop");
+    // The hint, run as printed, follows the running deployment to its end.
+    let run = ctl(&["watch", "shop", "--timeout", "60s", "--server", &peer.url])
+        .run_with_limit(Duration::from_secs(90));
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("Deployment completed"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(peer.states("shop")["cache"], "active");
+}
