@@ -17,14 +17,15 @@ use clap::Args;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::deploy::parse_duration;
-use crate::client::watch::{EventWatch, Notice, WatchItem, WatchOptions};
+use super::follow::{Stop, note_notice};
+use super::values::parse_duration;
+use crate::client::watch::{EventWatch, WatchItem, WatchOptions};
 use crate::client::{ApiClient, ResourceRecord};
 use crate::error::Error;
 use crate::event::EventKind;
 use crate::exit::ExitStatus;
 use crate::render::text::{Icons, human_duration, sanitize};
-use crate::render::{JSON_SCHEMA_VERSION, Reporter, ResourceSummary, WatchResult};
+use crate::render::{JSON_SCHEMA_VERSION, Reporter, ResourceSummary, WatchEnd, WatchResult};
 use crate::settings::Settings;
 
 /// Arguments of `ctl delete`.
@@ -92,40 +93,44 @@ async fn watched(
     started: Instant,
 ) -> Result<ExitStatus, Error> {
     let app = args.app.as_str();
-    // `--timeout` holds from the start: a server that never answers cannot hold the command.
-    let deadline = started + args.timeout;
+    // `--timeout` and Ctrl-C hold from the start: a server that never answers cannot hold the
+    // command.
+    let mut stop = Stop::new(Some(started + args.timeout));
     let mut resources = Vec::new();
-    let asked = tokio::time::timeout_at(deadline, async {
-        // The record says whether this server announces deletions, and an unknown app fails
-        // here (404, exit 4) before anything is subscribed.
-        let record: Value = client.get_json(&format!("/api/applications/{app}")).await?;
-        let announces = record.get("latest_deployment_id").is_some();
-        resources = client.resources(app).await.unwrap_or_default();
-        // Subscribe before the DELETE, so the event cannot slip past.
-        let watch = if announces {
-            Some(
-                EventWatch::connect(client.clone(), app, None, None, WatchOptions::default())
-                    .await?,
-            )
-        } else {
-            None
-        };
-        reporter.note(&format!("deleting application {app}..."))?;
-        let answer = client.delete_application(app).await?;
-        Ok::<_, Error>((watch, answer))
-    })
-    .await;
+    let asked = stop
+        .bound(async {
+            // The record says whether this server announces deletions, and an unknown app fails
+            // here (404, exit 4) before anything is subscribed.
+            let record: Value = client.get_json(&format!("/api/applications/{app}")).await?;
+            let announces = record.get("latest_deployment_id").is_some();
+            resources = client.resources(app).await.unwrap_or_default();
+            // Subscribe before the DELETE, so the event cannot slip past.
+            let watch = if announces {
+                Some(
+                    EventWatch::connect(client.clone(), app, None, None, WatchOptions::default())
+                        .await?,
+                )
+            } else {
+                None
+            };
+            reporter.note(&format!("deleting application {app}..."))?;
+            let answer = client.delete_application(app).await?;
+            Ok::<_, Error>((watch, answer))
+        })
+        .await;
     let end = match asked {
+        Err(WatchEnd::Interrupted) => End::Interrupted,
         Err(_) => End::Unanswered,
         Ok(asked) => match asked? {
-            (Some(mut watch), _) => wait_for_deletion(app, &mut watch, reporter, deadline).await?,
+            (Some(mut watch), _) => wait_for_deletion(app, &mut watch, reporter, &mut stop).await?,
             (None, answer) => {
                 if let Some(message) = answer.get("message").and_then(Value::as_str) {
                     reporter.note(message)?;
                 }
                 // A server that announces nothing may delete the record only (innominatus
                 // leaves the resources): what it still holds says what it did.
-                let left = tokio::time::timeout_at(deadline, client.resources(app))
+                let left = stop
+                    .bound(client.resources(app))
                     .await
                     .ok()
                     .and_then(Result::ok)
@@ -249,24 +254,21 @@ fn record_only(
     Ok(ExitStatus::Success)
 }
 
-/// Shows the app's events until its `application.deleted` arrives, the deadline passes, or
+/// Shows the app's events until its `application.deleted` arrives, `--timeout` passes, or
 /// Ctrl-C.
 async fn wait_for_deletion(
     app: &str,
     watch: &mut EventWatch,
     reporter: &mut Reporter,
-    deadline: Instant,
+    stop: &mut Stop,
 ) -> Result<End, Error> {
-    let sleep = tokio::time::sleep_until(deadline);
-    tokio::pin!(sleep);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
-            // Ctrl-C: stop waiting; the server has already been asked to delete.
-            _ = &mut ctrl_c => return Ok(End::Interrupted),
-            // `--timeout`, fixed before the loop so reconnects cannot extend it.
-            () = &mut sleep => return Ok(End::Timeout),
+            // Ctrl-C (the server has already been asked to delete) or `--timeout`.
+            end = stop.reached() => return Ok(match end {
+                WatchEnd::Interrupted => End::Interrupted,
+                _ => End::Timeout,
+            }),
             item = watch.next() => match item? {
                 WatchItem::Event(ev, _) => {
                     // Event lines are buffered; this wait shows each as it comes.
@@ -276,17 +278,7 @@ async fn wait_for_deletion(
                         return Ok(End::Deleted);
                     }
                 }
-                WatchItem::Notice(Notice::ConnectionLost { reason, .. }) => {
-                    reporter.note(&format!("connection lost ({reason}), reconnecting..."))?;
-                }
-                WatchItem::Notice(Notice::Reconnected { .. }) => reporter.note("reconnected")?,
-                WatchItem::Notice(Notice::Resumed { replayed }) => {
-                    reporter.note(&format!("resumed, {replayed} events replayed"))?
-                }
-                WatchItem::Notice(Notice::Malformed { reason }) => reporter.note(&reason)?,
-                WatchItem::Notice(too_large @ Notice::EventTooLarge { .. }) => {
-                    reporter.note(&super::follow::too_large_message(&too_large))?
-                }
+                WatchItem::Notice(notice) => note_notice(reporter, &notice)?,
             },
         }
     }

@@ -307,15 +307,11 @@ async fn handle_item(
                 {
                     *follow.quiet_loss.borrow_mut() = Some(reason.clone());
                 }
-                Notice::ConnectionLost { reason, attempt } => {
+                Notice::ConnectionLost { .. } => {
                     if let Some(first) = follow.quiet_loss.borrow_mut().take() {
-                        reporter.note(&format!(
-                            "connection lost, reconnecting (attempt 1)... ({first})"
-                        ))?;
+                        reporter.note(&lost_text(&first, 1))?;
                     }
-                    reporter.note(&format!(
-                        "connection lost, reconnecting (attempt {attempt})... ({reason})"
-                    ))?
+                    note_notice(reporter, &notice)?;
                 }
                 // A server that resumes replays what was missed; `Resumed` reports it.
                 Notice::Reconnected {
@@ -346,23 +342,41 @@ async fn handle_item(
                     }
                     return Ok(end);
                 }
-                Notice::Reconnected { .. } => {
-                    reporter.note(
-                        "reconnected; this server cannot replay events, so events published during the gap could not be replayed",
-                    )?;
-                }
-                Notice::Resumed { replayed: 1 } => reporter.note("resumed, 1 event replayed")?,
-                Notice::Resumed { replayed } => {
-                    reporter.note(&format!("resumed, {replayed} events replayed"))?
-                }
-                Notice::Malformed { reason } => reporter.note(reason)?,
-                too_large @ Notice::EventTooLarge { .. } => {
-                    reporter.note(&too_large_message(too_large))?
-                }
+                _ => note_notice(reporter, &notice)?,
             }
             Ok(None)
         }
     }
+}
+
+/// What stderr says of a change in the connection, in the words every watching command uses
+/// (`deploy -w`, `watch`, `delete -w`); `None` for a change not worth a line (a resumed
+/// stream's reconnect, which the replay count that follows reports).
+pub(crate) fn notice_text(notice: &Notice) -> Option<String> {
+    Some(match notice {
+        Notice::ConnectionLost { reason, attempt } => lost_text(reason, *attempt),
+        Notice::Reconnected {
+            resumed_after: Some(_),
+            replays: true,
+        } => return None,
+        Notice::Reconnected { .. } => "reconnected; this server cannot replay events, so events published during the gap could not be replayed".to_owned(),
+        Notice::Resumed { replayed: 1 } => "resumed, 1 event replayed".to_owned(),
+        Notice::Resumed { replayed } => format!("resumed, {replayed} events replayed"),
+        Notice::Malformed { reason } => reason.clone(),
+        too_large @ Notice::EventTooLarge { .. } => too_large_message(too_large),
+    })
+}
+
+/// [`notice_text`], as a note on stderr.
+pub(crate) fn note_notice(reporter: &mut Reporter, notice: &Notice) -> std::io::Result<()> {
+    match notice_text(notice) {
+        Some(text) => reporter.note(&text),
+        None => Ok(()),
+    }
+}
+
+fn lost_text(reason: &str, attempt: u32) -> String {
+    format!("connection lost, reconnecting (attempt {attempt})... ({reason})")
 }
 
 /// What stderr says of an event skipped for its size: which one (its id, or where it was in the
@@ -378,7 +392,7 @@ pub(crate) fn too_large_message(notice: &Notice) -> String {
     };
     format!(
         "{which} was skipped: it is larger than the {} limit (--max-event-size or CTL_MAX_EVENT_SIZE)",
-        super::deploy::format_size(*limit)
+        super::values::format_size(*limit)
     )
 }
 

@@ -798,3 +798,27 @@ fn a_local_watch_that_stops_early_does_not_suggest_reattaching() {
     );
     assert!(!run.stderr.contains("ctl watch"), "{}", run.stderr);
 }
+
+#[test]
+fn ctrl_c_ends_delete_wait_even_while_the_server_does_not_answer() {
+    let server = HungServer::start(Hang::Silent);
+    let watch = spawn_ctl(&[
+        "delete",
+        "shop",
+        "-w",
+        "-o",
+        "json",
+        "--server",
+        &server.url,
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.requests() == 0 {
+        assert!(Instant::now() < deadline, "ctl never asked");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    watch.signal("INT");
+    let run = watch.finish(Duration::from_secs(20));
+    run.assert_code(130);
+    let result: Value = serde_json::from_str(run.stdout.trim()).expect("one result line");
+    assert_eq!(result["outcome"], "interrupted", "{result}");
+}
