@@ -1,8 +1,10 @@
 //! Following a deployment to its end: the one watch loop shared by `deploy -w` and `watch`.
 //!
-//! One `tokio::select!` over the event stream, the `--timeout` deadline (created once, outside
-//! the loop) and Ctrl-C, plus two timers for the terminal and CI: the progress rows' tick, and
-//! the heartbeat after a stretch without output. The watcher is cancel-safe, so a losing branch
+//! One `tokio::select!` over the event stream, [`Stop`] (the `--timeout` deadline, fixed when
+//! the command started, and Ctrl-C), plus two timers for the terminal and CI: the progress
+//! rows' tick, and the heartbeat after a stretch without output. [`Stop`] also bounds every
+//! request made on the way (connecting, submitting, reconciling), in `delete -w` too, and
+//! [`notice_text`] words every change of the connection for all three commands. The watcher is cancel-safe, so a losing branch
 //! never drops buffered bytes. The loop ends only on an outcome (terminal event, or inferred
 //! from resource states), the deadline, Ctrl-C, or an error: never because a stream ended.
 //!
