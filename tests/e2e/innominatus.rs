@@ -20,18 +20,37 @@ fn deploy(peer: &InnominatusPeer, spec: &str) -> Run {
 }
 
 fn deploy_with(peer: &InnominatusPeer, spec: &str, extra: &[&str]) -> Run {
+    deploy_at(&peer.url, spec, "30s", extra)
+}
+
+/// `ctl deploy SPEC -w --timeout TIMEOUT --server URL EXTRA...`.
+fn deploy_at(url: &str, spec: &str, timeout: &str, extra: &[&str]) -> Run {
     let file = temp_yaml(spec);
     let mut args = vec![
         "deploy",
         file.path().to_str().unwrap(),
         "-w",
         "--timeout",
-        "30s",
+        timeout,
         "--server",
-        &peer.url,
+        url,
     ];
     args.extend_from_slice(extra);
     ctl(&args).run_with_limit(Duration::from_secs(90))
+}
+
+/// Deploys through a proxy that closes the connection as the submission's answer starts, so
+/// that no status line reaches `ctl`: an answer lost for real.
+fn deploy_losing_the_answer(peer: &InnominatusPeer, spec: &str) -> (Run, ChaosProxy) {
+    let proxy = ChaosProxy::start(
+        &peer.url,
+        Chaos {
+            lose_post_answer: true,
+            ..Chaos::default()
+        },
+    );
+    let run = deploy_at(&proxy.url, spec, "30s", &[]);
+    (run, proxy)
 }
 
 /// The events of a `-o json` run (not the `connected` frames, one per connection), in order.
@@ -223,25 +242,7 @@ fn a_spec_without_resources_finishes_at_once() {
 #[test]
 fn a_lost_post_answer_is_not_sent_again_and_the_outcome_is_inferred() {
     let peer = InnominatusPeer::start(Script::default());
-    // The connection is closed as the answer starts: no status line reaches ctl.
-    let proxy = ChaosProxy::start(
-        &peer.url,
-        Chaos {
-            lose_post_answer: true,
-            ..Chaos::default()
-        },
-    );
-    let file = temp_yaml(SHOP);
-    let run = ctl(&[
-        "deploy",
-        file.path().to_str().unwrap(),
-        "-w",
-        "--timeout",
-        "30s",
-        "--server",
-        &proxy.url,
-    ])
-    .run_with_limit(Duration::from_secs(90));
+    let (run, proxy) = deploy_losing_the_answer(&peer, SHOP);
     run.assert_code(0);
     assert!(proxy.lost_a_post_answer());
     assert_eq!(
@@ -339,26 +340,10 @@ fn watch_reports_how_an_app_at_rest_stands_and_refuses_an_unknown_app() {
 #[test]
 fn a_lost_answer_to_a_spec_with_workflows_is_not_reported_as_a_success() {
     let peer = InnominatusPeer::start(Script::default());
-    let proxy = ChaosProxy::start(
-        &peer.url,
-        Chaos {
-            lose_post_answer: true,
-            ..Chaos::default()
-        },
-    );
-    let file = temp_yaml(&format!(
+    let spec = format!(
         "{SHOP}workflows:\n  setup:\n    steps:\n      - name: migrate\n        type: shell\n"
-    ));
-    let run = ctl(&[
-        "deploy",
-        file.path().to_str().unwrap(),
-        "-w",
-        "--timeout",
-        "30s",
-        "--server",
-        &proxy.url,
-    ])
-    .run_with_limit(Duration::from_secs(90));
+    );
+    let (run, proxy) = deploy_losing_the_answer(&peer, &spec);
     run.assert_code(5);
     assert!(proxy.lost_a_post_answer());
     assert!(
@@ -557,17 +542,7 @@ fn the_reattach_hint_after_a_timeout_follows_the_deployment_to_its_end() {
         step: Duration::from_millis(600),
         ..Script::default()
     });
-    let file = temp_yaml(SHOP);
-    let first = ctl(&[
-        "deploy",
-        file.path().to_str().unwrap(),
-        "-w",
-        "--timeout",
-        "1s",
-        "--server",
-        &peer.url,
-    ])
-    .run_with_limit(Duration::from_secs(60));
+    let first = deploy_at(&peer.url, SHOP, "1s", &[]);
     first.assert_code(3);
     let hint = first
         .stderr
