@@ -236,6 +236,26 @@ fn names(contexts: &BTreeMap<String, Context>) -> String {
 }
 
 impl Context {
+    /// Where this context's key comes from, as the user would name it (for a refused key).
+    pub fn key_origin(&self, name: &str) -> String {
+        match &self.api_key {
+            Some(KeySource::Env(var)) => format!("{var} (the api-key-env of context {name:?})"),
+            Some(KeySource::Command(_)) => format!("the api-key-command of context {name:?}"),
+            Some(KeySource::Literal(_)) | None => format!("the api-key of context {name:?}"),
+        }
+    }
+
+    /// Why this context gave no key although it names one: its `api-key-env` variable is not
+    /// set (or empty).
+    pub fn unset_key_variable(&self, name: &str, env: &Environment) -> Option<String> {
+        match &self.api_key {
+            Some(KeySource::Env(var)) if env.var(var).is_none() => Some(format!(
+                "context {name:?} reads its key from {var}, which is not set"
+            )),
+            _ => None,
+        }
+    }
+
     /// The context's API key, fetched now: the literal, the variable, or the command's output.
     /// An empty result is no key. `name` is the context's name, for messages.
     pub fn api_key(&self, name: &str, env: &Environment) -> Result<Option<Secret>, Error> {

@@ -150,7 +150,18 @@ impl Error {
     /// own text (an error body), which must not be able to move the cursor, recolour the
     /// terminal or forge lines of its own.
     pub fn render(&self, verbose: u8) -> String {
-        let mut out = format!("error: {}\n", sanitize(&self.to_string()));
+        let sentence = self.to_string();
+        let sentence = match self {
+            // A spec error is several lines (the message, the offending line, a caret under
+            // it): cleaned line by line, so that its layout survives.
+            Error::Spec(_) => sentence
+                .lines()
+                .map(sanitize)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => sanitize(&sentence).into_owned(),
+        };
+        let mut out = format!("error: {sentence}\n");
         let mut source = std::error::Error::source(self);
         // `transparent` variants already printed their inner error as the sentence.
         if matches!(self, Error::Spec(_) | Error::ServerRun(_)) {
@@ -173,6 +184,22 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spec_error_keeps_its_lines_and_caret_and_stays_clean() {
+        let err = crate::spec::parse("metadata:\n  name: \"a\\e[31m\\n\"\n", "app.yaml")
+            .expect_err("invalid name");
+        let text = Error::Spec(err).render(0);
+        assert!(!text.contains('\x1b'), "{text:?}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text:?}");
+        assert!(
+            lines[0].starts_with("error: app.yaml:2:9: metadata.name must be a valid DNS label")
+        );
+        assert_eq!(lines[1], "  |");
+        assert!(lines[2].starts_with("2 |   name: "), "{text:?}");
+        assert_eq!(lines[3], "  |         ^");
+    }
 
     #[test]
     fn a_servers_text_cannot_drive_the_terminal() {

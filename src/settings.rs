@@ -34,6 +34,10 @@ pub struct Settings {
     pub server: String,
     /// API key, if any.
     pub api_key: Option<Secret>,
+    /// Where the key came from, or why none was sent, said when the server answers 401 ("the
+    /// key from CTL_API_KEY was refused"): with keys in flags, variables, config contexts and
+    /// innominatus' credentials file, "which key?" is the first question.
+    pub api_key_origin: KeyOrigin,
     /// What stdout carries.
     pub output: OutputFormat,
     /// Whether to colour stdout.
@@ -62,6 +66,114 @@ pub struct Settings {
     /// Which certificates to trust (`--certificate-authority`, `--insecure-skip-tls-verify`,
     /// or the context's).
     pub tls: TlsOptions,
+}
+
+/// Where the API key came from, or why none was sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum KeyOrigin {
+    /// A key was sent; from where, as the user would name it (`CTL_API_KEY`, `--api-key`,
+    /// `the api-key of context "prod"`, ...).
+    Sent(String),
+    /// No key was sent, for this reason (a context's `api-key-env` variable is not set).
+    Missing(String),
+    /// No key was given anywhere.
+    #[default]
+    None,
+}
+
+impl KeyOrigin {
+    /// What to add to a 401: which key was refused, or why there was none.
+    pub fn explain_refusal(&self) -> String {
+        match self {
+            KeyOrigin::Sent(from) => format!("the key from {from} was refused"),
+            KeyOrigin::Missing(why) => format!("no API key was sent: {why}"),
+            KeyOrigin::None => "no API key was sent".to_owned(),
+        }
+    }
+}
+
+/// The API key and where it came from. Precedence: `--api-key` / `CTL_API_KEY` (clap), then
+/// `IDP_API_KEY`, then the context's key (a context's key is only ever sent to that context's
+/// server: with `--server` pointing elsewhere, it stays home), then the key innominatus' own
+/// CLI keeps in `~/.innominatus/credentials`.
+fn resolve_key(
+    args: &GlobalArgs,
+    env: &Environment,
+    own_context: Option<(&str, &crate::config::Context)>,
+) -> Result<(Option<Secret>, KeyOrigin), Error> {
+    let non_empty = |v: &Option<String>| v.clone().filter(|k| !k.trim().is_empty());
+    if let Some(key) = non_empty(&args.api_key) {
+        // clap merges the flag and the variable; the variable holding this very value says
+        // which one it was (near enough: the same key either way).
+        let from = match env.var("CTL_API_KEY") {
+            Some(var) if var.expose() == key => "CTL_API_KEY",
+            _ => "--api-key",
+        };
+        return Ok((
+            Some(Secret::new(key.trim())),
+            KeyOrigin::Sent(from.to_owned()),
+        ));
+    }
+    if let Some(key) = non_empty(&env.idp_api_key) {
+        return Ok((
+            Some(Secret::new(key.trim())),
+            KeyOrigin::Sent("IDP_API_KEY".to_owned()),
+        ));
+    }
+    let mut missing = None;
+    if let Some((name, ctx)) = own_context {
+        if let Some(key) = ctx.api_key(name, env)? {
+            return Ok((Some(key), KeyOrigin::Sent(ctx.key_origin(name))));
+        }
+        missing = ctx.unset_key_variable(name, env);
+    }
+    if let Some(path) = innominatus_credentials_path(env) {
+        if let Some(key) = read_innominatus_credentials(&path)? {
+            return Ok((Some(key), KeyOrigin::Sent(path.display().to_string())));
+        }
+    }
+    Ok((None, missing.map_or(KeyOrigin::None, KeyOrigin::Missing)))
+}
+
+/// `~/.innominatus/credentials`, where innominatus' own CLI keeps the key its login wrote.
+fn innominatus_credentials_path(env: &Environment) -> Option<std::path::PathBuf> {
+    env.home.as_deref().map(|home| {
+        std::path::Path::new(home)
+            .join(".innominatus")
+            .join("credentials")
+    })
+}
+
+/// The key in innominatus' credentials file (`{"api_key": "..."}`), if the file exists and
+/// holds one. A file that exists but cannot be read as that is a usage error naming it: a key
+/// silently not sent would show up later as a puzzling 401.
+fn read_innominatus_credentials(path: &std::path::Path) -> Result<Option<Secret>, Error> {
+    #[derive(serde::Deserialize)]
+    struct Credentials {
+        #[serde(default)]
+        api_key: Option<String>,
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(Error::Usage(format!(
+                "cannot read the innominatus credentials file {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    // The parser's message could quote the file, key included: it is not shown.
+    let credentials: Credentials = serde_json::from_str(&text).map_err(|_| {
+        Error::Usage(format!(
+            "the innominatus credentials file {} is not JSON of the form {{\"api_key\": \"...\"}}",
+            path.display()
+        ))
+    })?;
+    Ok(credentials
+        .api_key
+        .filter(|k| !k.trim().is_empty())
+        .map(|k| Secret::new(k.trim())))
 }
 
 /// Facts about the process the settings depend on, gathered in one place so tests can fake them.
@@ -307,13 +419,7 @@ impl Settings {
                 .as_deref()
                 .is_none_or(|s| normalize_server(s).is_ok_and(|s| s == server))
         });
-        let api_key = match non_empty(&args.api_key).or_else(|| non_empty(&env.idp_api_key)) {
-            Some(key) => Some(Secret::new(key.trim())),
-            None => match own_context {
-                Some((name, ctx)) => ctx.api_key(name, env)?,
-                None => None,
-            },
-        };
+        let (api_key, api_key_origin) = resolve_key(args, env, own_context)?;
         // Flag or variable first, taken as a pair: `--insecure-skip-tls-verify` overrides a
         // context's CA, and `--certificate-authority` a context's skip-verify.
         let ca_flag = args
@@ -353,6 +459,7 @@ impl Settings {
             heartbeat: env.heartbeat_interval()?,
             github_actions: env.is_github_actions(),
             context: context.map(|(name, _)| name.to_owned()),
+            api_key_origin,
             tls,
         })
     }

@@ -54,12 +54,24 @@ pub struct Tracker {
     reconciled: bool,
     outcome: Option<Outcome>,
     error: Option<String>,
+    /// The resources of the submitted spec (inferred mode, when there is one): a failed
+    /// resource outside it, left by an earlier deployment (a server that never removes them)
+    /// or added by the server, is named as such, or its failure reads as the spec's own.
+    spec: Option<std::collections::BTreeSet<String>>,
 }
+
+/// The state of a resource still settling when the first failure ended a watch (inferred
+/// mode): its final state is not known.
+pub const STILL_RUNNING: &str = "running";
+
+/// What is added to the failure of a resource the submitted spec does not have.
+pub const OUTSIDE_SPEC: &str =
+    "not in the submitted spec: left by an earlier deployment, or added by the server";
 
 impl Tracker {
     /// A tracker expecting the given `(name, type)` resources.
     pub fn new<'a>(mode: Mode, expected: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        let resources = expected
+        let resources: BTreeMap<String, ResourceState> = expected
             .into_iter()
             .map(|(name, kind)| {
                 (
@@ -72,8 +84,11 @@ impl Tracker {
                 )
             })
             .collect();
+        let spec = (mode == Mode::Inferred && !resources.is_empty())
+            .then(|| resources.keys().cloned().collect());
         let mut tracker = Tracker {
             mode,
+            spec,
             resources,
             stamps: BTreeMap::new(),
             reconciled: false,
@@ -241,6 +256,9 @@ impl Tracker {
             }
             _ => {}
         }
+        if ev.kind == EventKind::ResourceFailed {
+            self.mark_outside_spec();
+        }
         self.infer();
         self.outcome
     }
@@ -269,6 +287,7 @@ impl Tracker {
             // The record is newer than any event seen so far.
             self.stamps.remove(name);
         }
+        self.mark_outside_spec();
         self.reconciled = true;
         self.infer();
         self.outcome
@@ -288,6 +307,24 @@ impl Tracker {
         self.outcome
     }
 
+    /// Names the failures of resources the submitted spec does not have.
+    fn mark_outside_spec(&mut self) {
+        let Some(spec) = &self.spec else {
+            return;
+        };
+        for (name, r) in &mut self.resources {
+            if r.state == "failed" && !spec.contains(name) {
+                let marked = r.error.as_deref().is_some_and(|e| e.contains(OUTSIDE_SPEC));
+                if !marked {
+                    r.error = Some(match r.error.take() {
+                        Some(error) => format!("{error} ({OUTSIDE_SPEC})"),
+                        None => OUTSIDE_SPEC.to_owned(),
+                    });
+                }
+            }
+        }
+    }
+
     fn infer(&mut self) {
         if self.mode != Mode::Inferred || self.outcome.is_some() {
             return;
@@ -302,6 +339,13 @@ impl Tracker {
         }
         if self.resources.values().any(|r| r.state == "failed") {
             self.outcome = Some(Outcome::Failed);
+            // The first failure ends the watch while others may still be on their way: their
+            // last known state (`requested`, say) would be stale the moment it is printed.
+            for r in self.resources.values_mut() {
+                if r.state != "failed" && r.state != "active" {
+                    STILL_RUNNING.clone_into(&mut r.state);
+                }
+            }
         } else if self.resources.values().all(|r| r.state == "active") {
             self.outcome = Some(Outcome::Succeeded);
         }
@@ -483,6 +527,31 @@ mod tests {
         assert_eq!(t.progress(), (1, 2));
         let failed = res(EventKind::ResourceFailed, "app-k8s").with("error", "no cluster");
         assert_eq!(t.apply(&failed), Some(Outcome::Failed));
-        assert_eq!(t.error().as_deref(), Some("app-k8s: no cluster"));
+        // Not the spec's own resource: said so.
+        assert_eq!(
+            t.error(),
+            Some(format!("app-k8s: no cluster ({OUTSIDE_SPEC})"))
+        );
+    }
+
+    #[test]
+    fn the_first_failure_leaves_the_unsettled_still_running() {
+        let mut t = Tracker::new(
+            Mode::Inferred,
+            [
+                ("db", "postgres"),
+                ("cache", "redis"),
+                ("queue", "rabbitmq"),
+            ],
+        );
+        t.apply(&res(EventKind::ResourceActive, "queue"));
+        t.apply(&res(EventKind::ResourceProvisioning, "cache"));
+        let failed = res(EventKind::ResourceFailed, "db").with("error", "quota");
+        assert_eq!(t.apply(&failed), Some(Outcome::Failed));
+        let state = |name: &str| t.resources()[name].state.clone();
+        assert_eq!(state("db"), "failed");
+        assert_eq!(state("cache"), STILL_RUNNING);
+        assert_eq!(state("queue"), "active");
+        assert_eq!(t.error().as_deref(), Some("db: quota"), "the spec's own");
     }
 }

@@ -34,7 +34,7 @@ use serde::Deserialize;
 
 use crate::error::Error;
 use crate::secret::Secret;
-use crate::settings::Settings;
+use crate::settings::{KeyOrigin, Settings};
 use crate::spec::Spec;
 
 pub use tls::TlsOptions;
@@ -64,6 +64,8 @@ pub struct ApiClient {
     /// A user and password from the server URL, sent as Basic authentication when no API key
     /// is given.
     basic: Option<(String, Option<Secret>)>,
+    /// Where the key came from (or why there is none), said when the server answers 401.
+    key_origin: KeyOrigin,
 }
 
 /// The server's answer to a submitted spec.
@@ -202,7 +204,9 @@ impl ApiClient {
 
     /// The client the settings describe: server, key and TLS options.
     pub fn for_settings(settings: &Settings) -> Result<Self, Error> {
-        Self::with_tls(&settings.server, settings.api_key.clone(), &settings.tls)
+        let mut client = Self::with_tls(&settings.server, settings.api_key.clone(), &settings.tls)?;
+        client.key_origin = settings.api_key_origin.clone();
+        Ok(client)
     }
 
     /// A client for `base` with the given TLS options. A user and password in `base` are taken
@@ -239,7 +243,22 @@ impl ApiClient {
             origin: url,
             api_key,
             basic,
+            key_origin: KeyOrigin::None,
         })
+    }
+
+    /// [`error_from_response`], and for a 401 which key was refused, or why none was sent.
+    async fn error_from(&self, resp: Response) -> Error {
+        match error_from_response(resp).await {
+            Error::Rejected {
+                status: 401,
+                message,
+            } => Error::Rejected {
+                status: 401,
+                message: format!("{message} ({})", self.key_origin.explain_refusal()),
+            },
+            other => other,
+        }
     }
 
     /// The server base URL, without credentials.
@@ -394,7 +413,7 @@ impl ApiClient {
                 message: error_message(&text),
             });
         }
-        Err(error_from_response(resp).await)
+        Err(self.error_from(resp).await)
     }
 
     /// `GET path` and decode the JSON answer; 4xx and 5xx become errors with the server's text.
@@ -405,7 +424,7 @@ impl ApiClient {
             })
             .await?;
         if !resp.status().is_success() {
-            return Err(error_from_response(resp).await);
+            return Err(self.error_from(resp).await);
         }
         json_body(resp).await
     }
@@ -418,7 +437,7 @@ impl ApiClient {
             .send(Method::GET, url, JSON, |req| req.timeout(REQUEST_TIMEOUT))
             .await?;
         if !resp.status().is_success() {
-            return Err(error_from_response(resp).await);
+            return Err(self.error_from(resp).await);
         }
         let answer: ResourcesAnswer = json_body(resp).await?;
         Ok(answer.resources.unwrap_or_default())
@@ -493,7 +512,7 @@ impl ApiClient {
         match resp.status() {
             s if s.is_success() && is_json(&resp) => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
-            _ => Err(error_from_response(resp).await),
+            _ => Err(self.error_from(resp).await),
         }
     }
 
@@ -537,7 +556,7 @@ impl ApiClient {
             });
         }
         if !status.is_success() {
-            return Err(error_from_response(resp).await);
+            return Err(self.error_from(resp).await);
         }
         if status != StatusCode::OK {
             return Err(Error::NoStream {
@@ -605,7 +624,7 @@ impl ApiClient {
             .await
             .map_err(|e| self.transport_error(e))?;
         if !resp.status().is_success() {
-            return Err(error_from_response(resp).await);
+            return Err(self.error_from(resp).await);
         }
         json_body(resp).await
     }

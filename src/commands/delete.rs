@@ -17,14 +17,15 @@ use clap::Args;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::deploy::parse_duration;
-use crate::client::ApiClient;
-use crate::client::watch::{EventWatch, Notice, WatchItem, WatchOptions};
+use super::follow::{Stop, note_notice};
+use super::values::parse_duration;
+use crate::client::watch::{EventWatch, WatchItem, WatchOptions};
+use crate::client::{ApiClient, ResourceRecord};
 use crate::error::Error;
 use crate::event::EventKind;
 use crate::exit::ExitStatus;
 use crate::render::text::{Icons, human_duration, sanitize};
-use crate::render::{JSON_SCHEMA_VERSION, Reporter, ResourceSummary, WatchResult};
+use crate::render::{JSON_SCHEMA_VERSION, Reporter, ResourceSummary, WatchEnd, WatchResult};
 use crate::settings::Settings;
 
 /// Arguments of `ctl delete`.
@@ -46,6 +47,9 @@ pub struct DeleteArgs {
 /// How a watched teardown ended.
 enum End {
     Deleted,
+    /// The server deleted the application record and left its resources (innominatus): what
+    /// is still there, as the server reports it after the delete.
+    RecordOnly(Vec<ResourceRecord>),
     /// `--timeout` elapsed after the server answered the delete.
     Timeout,
     /// `--timeout` elapsed before the server answered the delete (or before it was sent).
@@ -89,44 +93,63 @@ async fn watched(
     started: Instant,
 ) -> Result<ExitStatus, Error> {
     let app = args.app.as_str();
-    // `--timeout` holds from the start: a server that never answers cannot hold the command.
-    let deadline = started + args.timeout;
+    // `--timeout` and Ctrl-C hold from the start: a server that never answers cannot hold the
+    // command.
+    let mut stop = Stop::new(Some(started + args.timeout));
     let mut resources = Vec::new();
-    let asked = tokio::time::timeout_at(deadline, async {
-        // The record says whether this server announces deletions, and an unknown app fails
-        // here (404, exit 4) before anything is subscribed.
-        let record: Value = client.get_json(&format!("/api/applications/{app}")).await?;
-        let announces = record.get("latest_deployment_id").is_some();
-        resources = client.resources(app).await.unwrap_or_default();
-        // Subscribe before the DELETE, so the event cannot slip past.
-        let watch = if announces {
-            Some(
-                EventWatch::connect(client.clone(), app, None, None, WatchOptions::default())
-                    .await?,
-            )
-        } else {
-            None
-        };
-        reporter.note(&format!("deleting application {app}..."))?;
-        let answer = client.delete_application(app).await?;
-        Ok::<_, Error>((watch, answer))
-    })
-    .await;
+    let asked = stop
+        .bound(async {
+            // The record says whether this server announces deletions, and an unknown app fails
+            // here (404, exit 4) before anything is subscribed.
+            let record: Value = client.get_json(&format!("/api/applications/{app}")).await?;
+            let announces = record.get("latest_deployment_id").is_some();
+            resources = client.resources(app).await.unwrap_or_default();
+            // Subscribe before the DELETE, so the event cannot slip past.
+            let watch = if announces {
+                Some(
+                    EventWatch::connect(client.clone(), app, None, None, WatchOptions::default())
+                        .await?,
+                )
+            } else {
+                None
+            };
+            reporter.note(&format!("deleting application {app}..."))?;
+            let answer = client.delete_application(app).await?;
+            Ok::<_, Error>((watch, answer))
+        })
+        .await;
     let end = match asked {
+        Err(WatchEnd::Interrupted) => End::Interrupted,
         Err(_) => End::Unanswered,
         Ok(asked) => match asked? {
-            (Some(mut watch), _) => wait_for_deletion(app, &mut watch, reporter, deadline).await?,
+            (Some(mut watch), _) => wait_for_deletion(app, &mut watch, reporter, &mut stop).await?,
             (None, answer) => {
                 if let Some(message) = answer.get("message").and_then(Value::as_str) {
                     reporter.note(message)?;
                 }
-                End::Deleted
+                // A server that announces nothing may delete the record only (innominatus
+                // leaves the resources): what it still holds says what it did.
+                let left = stop
+                    .bound(client.resources(app))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_default();
+                if left.is_empty() {
+                    End::Deleted
+                } else {
+                    End::RecordOnly(left)
+                }
             }
         },
     };
     let elapsed = started.elapsed();
+    if let End::RecordOnly(left) = &end {
+        return record_only(app, left, reporter, elapsed);
+    }
     let (outcome, status, error, state) = match end {
         End::Deleted => ("succeeded", ExitStatus::Success, None, "deleted"),
+        End::RecordOnly(_) => return Ok(ExitStatus::Success),
         End::Timeout => (
             "timeout",
             ExitStatus::Timeout,
@@ -186,24 +209,66 @@ async fn watched(
     Ok(status)
 }
 
-/// Shows the app's events until its `application.deleted` arrives, the deadline passes, or
+/// The result of a delete that removed the application but not its resources: exit 0 (the
+/// server did what it does), saying plainly what is left.
+fn record_only(
+    app: &str,
+    left: &[ResourceRecord],
+    reporter: &mut Reporter,
+    elapsed: std::time::Duration,
+) -> Result<ExitStatus, Error> {
+    let names: Vec<String> = left
+        .iter()
+        .map(|r| sanitize(&r.resource_name).into_owned())
+        .collect();
+    let result = WatchResult {
+        kind: "watch.result",
+        schema_version: JSON_SCHEMA_VERSION,
+        outcome: "succeeded",
+        app_name: app,
+        deployment_id: None,
+        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        exit_code: ExitStatus::Success.code(),
+        error: None,
+        resources: left
+            .iter()
+            .map(|r| ResourceSummary {
+                name: r.resource_name.clone(),
+                kind: r.resource_type.clone(),
+                state: r.state.clone(),
+                error: r.error.clone(),
+            })
+            .collect(),
+    };
+    let line = format!(
+        "{} Application {} deleted in {}; its {} resource{} ({}) {} still on the server, which deletes the application record only",
+        marker(reporter.icons()),
+        sanitize(app),
+        human_duration(elapsed),
+        left.len(),
+        if left.len() == 1 { "" } else { "s" },
+        names.join(", "),
+        if left.len() == 1 { "is" } else { "are" },
+    );
+    reporter.output(&line, &result)?;
+    Ok(ExitStatus::Success)
+}
+
+/// Shows the app's events until its `application.deleted` arrives, `--timeout` passes, or
 /// Ctrl-C.
 async fn wait_for_deletion(
     app: &str,
     watch: &mut EventWatch,
     reporter: &mut Reporter,
-    deadline: Instant,
+    stop: &mut Stop,
 ) -> Result<End, Error> {
-    let sleep = tokio::time::sleep_until(deadline);
-    tokio::pin!(sleep);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
-            // Ctrl-C: stop waiting; the server has already been asked to delete.
-            _ = &mut ctrl_c => return Ok(End::Interrupted),
-            // `--timeout`, fixed before the loop so reconnects cannot extend it.
-            () = &mut sleep => return Ok(End::Timeout),
+            // Ctrl-C (the server has already been asked to delete) or `--timeout`.
+            end = stop.reached() => return Ok(match end {
+                WatchEnd::Interrupted => End::Interrupted,
+                _ => End::Timeout,
+            }),
             item = watch.next() => match item? {
                 WatchItem::Event(ev, _) => {
                     // Event lines are buffered; this wait shows each as it comes.
@@ -213,17 +278,7 @@ async fn wait_for_deletion(
                         return Ok(End::Deleted);
                     }
                 }
-                WatchItem::Notice(Notice::ConnectionLost { reason, .. }) => {
-                    reporter.note(&format!("connection lost ({reason}), reconnecting..."))?;
-                }
-                WatchItem::Notice(Notice::Reconnected { .. }) => reporter.note("reconnected")?,
-                WatchItem::Notice(Notice::Resumed { replayed }) => {
-                    reporter.note(&format!("resumed, {replayed} events replayed"))?
-                }
-                WatchItem::Notice(Notice::Malformed { reason }) => reporter.note(&reason)?,
-                WatchItem::Notice(too_large @ Notice::EventTooLarge { .. }) => {
-                    reporter.note(&super::follow::too_large_message(&too_large))?
-                }
+                WatchItem::Notice(notice) => note_notice(reporter, &notice)?,
             },
         }
     }

@@ -1,8 +1,10 @@
 //! Following a deployment to its end: the one watch loop shared by `deploy -w` and `watch`.
 //!
-//! One `tokio::select!` over the event stream, the `--timeout` deadline (created once, outside
-//! the loop) and Ctrl-C, plus two timers for the terminal and CI: the progress rows' tick, and
-//! the heartbeat after a stretch without output. The watcher is cancel-safe, so a losing branch
+//! One `tokio::select!` over the event stream, [`Stop`] (the `--timeout` deadline, fixed when
+//! the command started, and Ctrl-C), plus two timers for the terminal and CI: the progress
+//! rows' tick, and the heartbeat after a stretch without output. [`Stop`] also bounds every
+//! request made on the way (connecting, submitting, reconciling), in `delete -w` too, and
+//! [`notice_text`] words every change of the connection for all three commands. The watcher is cancel-safe, so a losing branch
 //! never drops buffered bytes. The loop ends only on an outcome (terminal event, or inferred
 //! from resource states), the deadline, Ctrl-C, or an error: never because a stream ended.
 //!
@@ -31,6 +33,10 @@ pub(crate) struct Follow<'a> {
     pub(crate) deployment_id: Option<&'a str>,
     /// When the command started (for durations).
     pub(crate) started: Instant,
+    /// A lost connection not yet reported: on a server that cannot replay (innominatus cuts
+    /// every stream after about two minutes), the loss is said only once the reconnect shows
+    /// whether anything was missed. Set by the first `ConnectionLost` of an outage.
+    pub(crate) quiet_loss: std::cell::RefCell<Option<String>>,
 }
 
 /// Ctrl-C, listened for from the moment this is created.
@@ -296,35 +302,83 @@ async fn handle_item(
         }
         WatchItem::Notice(notice) => {
             match &notice {
-                Notice::ConnectionLost { reason, attempt } => reporter.note(&format!(
-                    "connection lost, reconnecting (attempt {attempt})... ({reason})"
-                ))?,
+                // The routine cut of a server that cannot replay, whose states are reconciled
+                // after it: said once the reconnect shows whether it mattered.
+                Notice::ConnectionLost { reason, attempt: 1 }
+                    if tracker.mode() == Mode::Inferred =>
+                {
+                    *follow.quiet_loss.borrow_mut() = Some(reason.clone());
+                }
+                Notice::ConnectionLost { .. } => {
+                    if let Some(first) = follow.quiet_loss.borrow_mut().take() {
+                        reporter.note(&lost_text(&first, 1))?;
+                    }
+                    note_notice(reporter, &notice)?;
+                }
                 // A server that resumes replays what was missed; `Resumed` reports it.
                 Notice::Reconnected {
                     resumed_after: Some(_),
                     replays: true,
                 } => {}
-                Notice::Reconnected { .. } => {
-                    reporter.note(
-                        "reconnected; this server cannot replay events, so events published during the gap could not be replayed",
-                    )?;
-                    if tracker.mode() == Mode::Inferred {
-                        reporter.note("reconciling resource states from the server")?;
-                        return reconcile(follow, tracker, reporter, stop).await;
+                Notice::Reconnected { .. } if tracker.mode() == Mode::Inferred => {
+                    let quiet = follow.quiet_loss.borrow_mut().take();
+                    let before = states(tracker);
+                    let end = reconcile(follow, tracker, reporter, stop).await?;
+                    let caught_up = changed(&before, tracker);
+                    match (quiet, caught_up) {
+                        // The routine cut: nothing missed, nothing to alarm anyone with.
+                        (Some(reason), 0) => reporter.detail(&format!(
+                            "the server closed the stream ({reason}); reconnected, no resource state was missed"
+                        ))?,
+                        (_, 0) => reporter.note(
+                            "reconnected; this server cannot replay events, and the resource states read from it show nothing was missed",
+                        )?,
+                        (quiet, n) => reporter.note(&format!(
+                            "{}; this server cannot replay events, so events published during the gap could not be replayed: {n} resource state{} caught up from the server",
+                            match quiet {
+                                Some(reason) => format!("the stream was cut ({reason}) and reopened"),
+                                None => "reconnected".to_owned(),
+                            },
+                            if n == 1 { " was" } else { "s were" }
+                        ))?,
                     }
+                    return Ok(end);
                 }
-                Notice::Resumed { replayed: 1 } => reporter.note("resumed, 1 event replayed")?,
-                Notice::Resumed { replayed } => {
-                    reporter.note(&format!("resumed, {replayed} events replayed"))?
-                }
-                Notice::Malformed { reason } => reporter.note(reason)?,
-                too_large @ Notice::EventTooLarge { .. } => {
-                    reporter.note(&too_large_message(too_large))?
-                }
+                _ => note_notice(reporter, &notice)?,
             }
             Ok(None)
         }
     }
+}
+
+/// What stderr says of a change in the connection, in the words every watching command uses
+/// (`deploy -w`, `watch`, `delete -w`); `None` for a change not worth a line (a resumed
+/// stream's reconnect, which the replay count that follows reports).
+pub(crate) fn notice_text(notice: &Notice) -> Option<String> {
+    Some(match notice {
+        Notice::ConnectionLost { reason, attempt } => lost_text(reason, *attempt),
+        Notice::Reconnected {
+            resumed_after: Some(_),
+            replays: true,
+        } => return None,
+        Notice::Reconnected { .. } => "reconnected; this server cannot replay events, so events published during the gap could not be replayed".to_owned(),
+        Notice::Resumed { replayed: 1 } => "resumed, 1 event replayed".to_owned(),
+        Notice::Resumed { replayed } => format!("resumed, {replayed} events replayed"),
+        Notice::Malformed { reason } => reason.clone(),
+        too_large @ Notice::EventTooLarge { .. } => too_large_message(too_large),
+    })
+}
+
+/// [`notice_text`], as a note on stderr.
+pub(crate) fn note_notice(reporter: &mut Reporter, notice: &Notice) -> std::io::Result<()> {
+    match notice_text(notice) {
+        Some(text) => reporter.note(&text),
+        None => Ok(()),
+    }
+}
+
+fn lost_text(reason: &str, attempt: u32) -> String {
+    format!("connection lost, reconnecting (attempt {attempt})... ({reason})")
 }
 
 /// What stderr says of an event skipped for its size: which one (its id, or where it was in the
@@ -340,8 +394,23 @@ pub(crate) fn too_large_message(notice: &Notice) -> String {
     };
     format!(
         "{which} was skipped: it is larger than the {} limit (--max-event-size or CTL_MAX_EVENT_SIZE)",
-        super::deploy::format_size(*limit)
+        super::values::format_size(*limit)
     )
+}
+
+/// Every resource's state, to tell what a reconcile changed.
+fn states(tracker: &Tracker) -> Vec<(String, String)> {
+    tracker
+        .resources()
+        .iter()
+        .map(|(name, r)| (name.clone(), r.state.clone()))
+        .collect()
+}
+
+/// How many resources are new or in another state than `before`.
+fn changed(before: &[(String, String)], tracker: &Tracker) -> usize {
+    let now = states(tracker);
+    now.iter().filter(|pair| !before.contains(pair)).count()
 }
 
 /// Reads the state of record (`GET /api/resources`) into the tracker.

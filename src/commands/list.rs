@@ -58,10 +58,19 @@ pub async fn run(_args: ListArgs, settings: Settings) -> Result<ExitStatus, Erro
     let client = ApiClient::for_settings(&settings)?;
     let mut reporter = Reporter::new(&settings, false);
     let apps: BTreeMap<String, Value> = client.get_json("/api/applications").await?;
-    let applications: Vec<AppItem> = apps
+    let mut applications: Vec<AppItem> = apps
         .iter()
         .map(|(name, value)| app_item(name, value))
         .collect();
+    // A server without deployments (innominatus) lists its stored specs only: the status
+    // column comes from each app's resources, the state of record there.
+    for (app, value) in applications.iter_mut().zip(apps.values()) {
+        if value.get("latest_deployment_id").is_none() && crate::spec::is_dns_label(&app.name) {
+            if let Ok(resources) = client.resources(&app.name).await {
+                app.latest_deployment_status = status_from_resources(&resources);
+            }
+        }
+    }
     if applications.is_empty() {
         reporter.note("no applications")?;
     }
@@ -81,6 +90,22 @@ pub async fn run(_args: ListArgs, settings: Settings) -> Result<ExitStatus, Erro
     };
     reporter.output(&text, &list)?;
     Ok(ExitStatus::Success)
+}
+
+/// What an app's resources say of its deployment: `failed` if one failed, `succeeded` when
+/// all are active, `running` while any is still on its way; `None` without resources.
+fn status_from_resources(resources: &[crate::client::ResourceRecord]) -> Option<String> {
+    if resources.is_empty() {
+        return None;
+    }
+    let status = if resources.iter().any(|r| r.state == "failed") {
+        "failed"
+    } else if resources.iter().all(|r| r.state == "active") {
+        "succeeded"
+    } else {
+        "running"
+    };
+    Some(status.to_owned())
 }
 
 /// Reads one entry of `GET /api/applications`; every key but the name is optional, because

@@ -16,6 +16,7 @@ mod local;
 pub mod server;
 pub mod status;
 pub mod validate;
+pub mod values;
 pub mod watch;
 
 use tokio::time::Instant;

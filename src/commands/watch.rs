@@ -27,8 +27,9 @@ use clap::Args;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::deploy::{StreamArgs, parse_duration};
+use super::deploy::StreamArgs;
 use super::follow::{self, Follow, Stop};
+use super::values::parse_duration;
 use crate::client::ApiClient;
 use crate::client::watch::EventWatch;
 use crate::error::Error;
@@ -185,6 +186,7 @@ pub async fn run(args: WatchArgs, settings: Settings) -> Result<ExitStatus, Erro
         app: &args.app,
         deployment_id: deployment.as_deref(),
         started,
+        quiet_loss: Default::default(),
     };
     follow::run(
         follow,

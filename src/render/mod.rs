@@ -520,6 +520,16 @@ impl Reporter {
         self.emit(Stream::Err, &line)
     }
 
+    /// A note shown only with `--verbose`: routine things a CI log need not carry.
+    pub fn detail(&mut self, message: &str) -> io::Result<()> {
+        if !self.err_style.verbose {
+            return Ok(());
+        }
+        let clean = text::sanitize(message);
+        let line = self.err_style.palette.dim(&clean).to_string();
+        self.emit(Stream::Err, &line)
+    }
+
     /// The end of a watch: the footer (text) or the result line (JSON), and for a watch that
     /// did not finish, the last known state and how to reattach.
     pub fn finish(
@@ -613,7 +623,25 @@ impl Reporter {
                     reason: None,
                 },
             };
-            let footer = text::footer(outcome, &self.out_style);
+            let mut footer = text::footer(outcome, &self.out_style);
+            let still: Vec<String> = tracker
+                .resources()
+                .iter()
+                .filter(|(_, r)| r.state == crate::tracker::STILL_RUNNING)
+                .map(|(name, r)| format!("{} ({})", text::sanitize(name), text::sanitize(&r.kind)))
+                .collect();
+            if matches!(end, WatchEnd::Finished(Outcome::Failed)) && !still.is_empty() {
+                // Under the failure block, above the closing rule.
+                if let Some(at) = footer.rfind('\n') {
+                    footer.insert_str(
+                        at,
+                        &format!(
+                            "\n   still running when the failure ended the watch: {}",
+                            still.join(", ")
+                        ),
+                    );
+                }
+            }
             self.emit(Stream::Out, &footer)?;
         }
         if self.github {
@@ -767,6 +795,7 @@ mod tests {
         let settings = Settings {
             server: "http://127.0.0.1:1".to_owned(),
             api_key: None,
+            api_key_origin: Default::default(),
             output,
             color_stdout: false,
             color_stderr: false,

@@ -20,6 +20,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use futures::FutureExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -81,6 +82,33 @@ pub(crate) fn validate(
         })
         .collect();
     Ok((spec, resources))
+}
+
+/// At most this many specs are parsed at once. Parsing is CPU work, bounded per spec by the
+/// limits of [`spec`] (size, nesting depth, expanded nodes) but not free; more POSTs wait their
+/// turn without holding a thread.
+const PARALLEL_PARSES: usize = 4;
+
+/// Permits for [`PARALLEL_PARSES`].
+static PARSES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PARALLEL_PARSES);
+
+/// [`validate`] for a request body, run on tokio's blocking pool: parsing must never occupy an
+/// async worker, or a few large POSTs would stall every other request (`/healthz` included).
+pub(crate) async fn validate_off_workers(
+    body: Bytes,
+    catalogue: Arc<Catalogue>,
+) -> Result<(Spec, Vec<SpecResource>), ApiError> {
+    // The semaphore is never closed, so acquiring only fails if that changes.
+    let _permit = PARSES.acquire().await.map_err(|_| ApiError::internal())?;
+    let parsed = tokio::task::spawn_blocking(move || {
+        let text = std::str::from_utf8(&body).map_err(|_| {
+            ApiError::invalid_spec("Error parsing YAML: the request body is not UTF-8")
+        })?;
+        validate(text, &catalogue)
+    })
+    .await;
+    // A panic in the parser is a bug, answered as one; it must not take the connection down.
+    parsed.unwrap_or_else(|_| Err(ApiError::internal()))
 }
 
 /// Checks an `Idempotency-Key` header value.

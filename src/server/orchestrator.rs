@@ -419,7 +419,12 @@ async fn run_command(
     let spawned = command_line.spawn();
     let mut child = match spawned {
         Ok(child) => child,
-        Err(e) => return Ok(Err(format!("cannot start `sh -c {command}`: {e}"))),
+        Err(e) => {
+            // The command line is the operator's (a catalogue may hold paths or tokens): it goes
+            // to the server's log, never into an event a client reads.
+            tracing::warn!(app = env.app_name, resource = %env.resource.name, %command, error = %e, "cannot start a run step");
+            return Ok(Err(format!("cannot start the step's command: {e}")));
+        }
     };
     let group = GroupKill(child.id());
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
@@ -1061,6 +1066,33 @@ providers:
                 .unwrap()
                 .contains("psql: role missing")
         );
+    }
+
+    #[tokio::test]
+    async fn a_step_that_cannot_start_never_shows_its_command_line() {
+        // A NUL in an environment value makes the spawn itself fail (spec validation keeps such
+        // resource names out; the orchestrator must not rely on that for this).
+        let cat = run_catalogue("deploy-tool --token operator-secret-123");
+        let (outcome, events) = within(run(
+            plan(&[("bad\0name", "job", ResourceAction::Create)]),
+            cat,
+        ))
+        .await;
+        assert_eq!(outcome, Some(Outcome::Failed));
+        let failed = events
+            .iter()
+            .find(|e| e.kind == EventKind::StepFailed)
+            .expect("step.failed");
+        let error = failed.data_str("error").unwrap();
+        assert!(
+            error.starts_with("cannot start the step's command: "),
+            "{error}"
+        );
+        for event in &events {
+            let shown = serde_json::to_string(&event.data).unwrap();
+            assert!(!shown.contains("operator-secret"), "{shown}");
+            assert!(!shown.contains("deploy-tool"), "{shown}");
+        }
     }
 
     #[tokio::test]

@@ -81,9 +81,7 @@ async fn submit(
     }
     let key = deploy::idempotency_key(headers.get("idempotency-key").map(|v| v.as_bytes()))?;
     let body = body?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::invalid_spec("Error parsing YAML: the request body is not UTF-8"))?;
-    let (spec, resources) = deploy::validate(text, &state.0.catalogue)?;
+    let (spec, resources) = deploy::validate_off_workers(body, state.0.catalogue.clone()).await?;
     let accepted = deploy::submit(&state.0, caller.team, spec, resources, key).await?;
     let location = format!("/api/deployments/{}", accepted.deployment_id);
     let body = AcceptedBody {

@@ -9,11 +9,22 @@
 //! (the only code that touches serde_yaml); this file checks the tree; `error` renders problems.
 //!
 //! Checks run in this order, first failure wins, mirroring A.2:
-//! 1. YAML: syntax, a single document, no duplicate keys, a mapping at the top, and every known
-//!    key holding a value of the right type (A.2 step 1, "parse/type error");
-//! 2. every resource has a `type` (where A.2 step 2 checks resources);
+//! 1. YAML: size, nesting depth, syntax, expanded size, a single document, no duplicate keys, a
+//!    mapping at the top, no unknown key, and every known key holding a value of the right type
+//!    (A.2 step 1, "parse/type error");
+//! 2. every resource has a DNS-label name and a `type` (where A.2 step 2 checks resources);
 //! 3. to 6. `metadata.name` present, a DNS label, at least one container, each with an image;
 //! 7. each service port has a `port`.
+//!
+//! Unknown keys are errors because a misspelt key is otherwise silently ignored: the allowed
+//! keys are those of the Score v1b1 JSON schema plus innominatus's `environment` and `workflows`
+//! (see `Shape`).
+//!
+//! Aliases stay allowed, although a Score spec rarely needs them, because merge keys
+//! (`<<: *base`, one container starting from another) are made of them. What makes aliases
+//! dangerous is expansion ("billion laughs"), and that is bounded where it happens: the tree
+//! builder counts every node it builds, each use of an alias in full, and stops at
+//! `yaml::MAX_NODES`. Deep nesting is refused before the parser runs (`yaml::MAX_DEPTH`).
 
 mod error;
 mod yaml;
@@ -169,11 +180,42 @@ fn from_failure(origin: &str, text: &str, failure: Failure) -> SpecError {
     };
     match failure {
         Failure::Empty => structure(EMPTY.to_owned(), None),
-        Failure::MultipleDocuments { second } => structure(
-            "the spec holds a second YAML document (after '---'); a spec file holds exactly one"
-                .to_owned(),
-            second,
+        Failure::MultipleDocuments { second, documents } => {
+            structure(several_documents(&documents), second)
+        }
+        Failure::TooDeep { mark } => SpecError::at(
+            origin,
+            text,
+            SpecErrorKind::Syntax,
+            format!(
+                "collections are nested more than {} levels deep; a Score spec needs fewer than ten",
+                yaml::MAX_DEPTH
+            ),
+            mark,
         ),
+        Failure::TooManyNodes { mark } => SpecError::at(
+            origin,
+            text,
+            SpecErrorKind::Syntax,
+            format!(
+                "the spec expands to more than {} YAML values (each use of an alias such as *name counts in full); a Score spec has a few hundred",
+                yaml::MAX_NODES
+            ),
+            mark,
+        ),
+        Failure::BadMerge { path, mark } => {
+            let within = if path.is_empty() {
+                "at the top level".to_owned()
+            } else {
+                format!("in {}", Dotted(&path))
+            };
+            structure(
+                format!(
+                    "the merge key '<<' {within} must be given a mapping or a list of mappings (such as *base)"
+                ),
+                mark,
+            )
+        }
         Failure::Syntax { detail, mark } => {
             SpecError::at(origin, text, SpecErrorKind::Syntax, detail, mark)
         }
@@ -214,6 +256,44 @@ fn from_failure(origin: &str, text: &str, failure: Failure) -> SpecError {
             )
         }
     }
+}
+
+/// The message refusing a file of several documents: which documents it holds and what to do.
+///
+/// Deploying them one after another was the alternative; it is refused because one `ctl deploy`
+/// reports one deployment's outcome (its exit code), and a half-deployed file would have none.
+fn several_documents(documents: &[yaml::Document]) -> String {
+    const LISTED: usize = 5;
+    let count = if documents.len() >= yaml::MAX_DOCUMENTS {
+        format!("at least {}", documents.len())
+    } else {
+        documents.len().max(2).to_string()
+    };
+    let mut listed: Vec<String> = documents
+        .iter()
+        .take(LISTED)
+        .map(|doc| {
+            let name = doc.name.as_deref().map_or_else(
+                || "a document without metadata.name".to_owned(),
+                |name| format!("'{}'", shown(name)),
+            );
+            match doc.line {
+                Some(line) => format!("{name} at line {line}"),
+                None => name,
+            }
+        })
+        .collect();
+    if documents.len() > LISTED {
+        listed.push("...".to_owned());
+    }
+    let which = if listed.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", listed.join(", "))
+    };
+    format!(
+        "the file holds {count} YAML documents separated by '---'{which}; a spec file holds exactly one workload: put each document in a file of its own and deploy each file"
+    )
 }
 
 /// A problem found in a well-formed document, and the node to point at.
@@ -317,6 +397,241 @@ fn port_number(node: Option<&Node>, at: &[Seg]) -> Result<(), Problem> {
     }
 }
 
+/// What a part of a spec may hold, for the unknown-key check ([`unknown_key`]).
+///
+/// Taken from the Score v1b1 JSON schema (score-spec/spec, `score-v1b1.json`): where it says
+/// `additionalProperties: false` the keys are [`Shape::Fields`], where it allows any key
+/// (`metadata`, resource `params`, container `variables`, annotations) the part is
+/// [`Shape::Open`]. innominatus adds `environment` and `workflows` at the top level; its
+/// workflow steps have their own, growing set of keys, so steps are not checked.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// Anything: free-form data, or a part ctl does not interpret.
+    Open,
+    /// A mapping with these keys only (each optional here); the text names the part in messages.
+    Fields(&'static str, &'static [(&'static str, Shape)]),
+    /// A mapping from names the author chooses to values of one shape.
+    MapOf(&'static Shape),
+    /// A list of values of one shape.
+    ListOf(&'static Shape),
+    /// A mapping from names to values of one shape, or a list of them (Score's deprecated form
+    /// of container `files` and `volumes`).
+    MapOrListOf(&'static Shape),
+}
+
+const LIMITS: Shape = Shape::Fields(
+    "resource limits",
+    &[("memory", Shape::Open), ("cpu", Shape::Open)],
+);
+
+const PROBE: Shape = Shape::Fields(
+    "a probe",
+    &[
+        (
+            "httpGet",
+            Shape::Fields(
+                "an httpGet probe",
+                &[
+                    ("host", Shape::Open),
+                    ("scheme", Shape::Open),
+                    ("path", Shape::Open),
+                    ("port", Shape::Open),
+                    (
+                        "httpHeaders",
+                        Shape::ListOf(&Shape::Fields(
+                            "an HTTP header",
+                            &[("name", Shape::Open), ("value", Shape::Open)],
+                        )),
+                    ),
+                ],
+            ),
+        ),
+        (
+            "exec",
+            Shape::Fields("an exec probe", &[("command", Shape::Open)]),
+        ),
+    ],
+);
+
+const CONTAINER: Shape = Shape::Fields(
+    "a container",
+    &[
+        ("image", Shape::Open),
+        ("command", Shape::Open),
+        ("args", Shape::Open),
+        ("variables", Shape::Open),
+        (
+            "files",
+            Shape::MapOrListOf(&Shape::Fields(
+                "a container file",
+                &[
+                    ("target", Shape::Open),
+                    ("mode", Shape::Open),
+                    ("source", Shape::Open),
+                    ("content", Shape::Open),
+                    ("binaryContent", Shape::Open),
+                    ("noExpand", Shape::Open),
+                ],
+            )),
+        ),
+        (
+            "volumes",
+            Shape::MapOrListOf(&Shape::Fields(
+                "a container volume",
+                &[
+                    ("source", Shape::Open),
+                    ("path", Shape::Open),
+                    ("target", Shape::Open),
+                    ("readOnly", Shape::Open),
+                ],
+            )),
+        ),
+        (
+            "before",
+            Shape::MapOf(&Shape::Fields(
+                "a before condition",
+                &[("ready", Shape::Open)],
+            )),
+        ),
+        (
+            "resources",
+            Shape::Fields(
+                "container resources",
+                &[("limits", LIMITS), ("requests", LIMITS)],
+            ),
+        ),
+        ("livenessProbe", PROBE),
+        ("readinessProbe", PROBE),
+    ],
+);
+
+const RESOURCE: Shape = Shape::Fields(
+    "a resource",
+    &[
+        ("type", Shape::Open),
+        ("class", Shape::Open),
+        ("id", Shape::Open),
+        ("metadata", Shape::Open),
+        ("params", Shape::Open),
+    ],
+);
+
+const SERVICE: Shape = Shape::Fields(
+    "service",
+    &[(
+        "ports",
+        Shape::MapOf(&Shape::Fields(
+            "a service port",
+            &[
+                ("port", Shape::Open),
+                ("protocol", Shape::Open),
+                ("targetPort", Shape::Open),
+            ],
+        )),
+    )],
+);
+
+/// The whole spec: Score's top-level keys, then innominatus's `environment` and `workflows`.
+const SPEC: Shape = Shape::Fields(
+    "a Score spec",
+    &[
+        ("apiVersion", Shape::Open),
+        ("metadata", Shape::Open),
+        ("service", SERVICE),
+        ("containers", Shape::MapOf(&CONTAINER)),
+        ("resources", Shape::MapOf(&RESOURCE)),
+        (
+            "environment",
+            Shape::Fields(
+                "environment",
+                &[("type", Shape::Open), ("ttl", Shape::Open)],
+            ),
+        ),
+        (
+            "workflows",
+            Shape::MapOf(&Shape::Fields(
+                "a workflow",
+                &[("steps", Shape::ListOf(&Shape::Open))],
+            )),
+        ),
+    ],
+);
+
+/// The first key, in document order, that `shape` does not allow, as a problem pointing at it.
+///
+/// Parts of the wrong type are skipped here: the type checks that follow say what was expected.
+fn unknown_key(node: &Node, shape: Shape, at: &mut Vec<Seg>) -> Option<Problem> {
+    match (shape, node) {
+        (Shape::Fields(what, fields), Node::Map(entries)) => {
+            for (key, value) in entries {
+                at.push(Seg::Key(key.clone()));
+                let found = match fields.iter().find(|(name, _)| name == key) {
+                    Some((_, inner)) => unknown_key(value, *inner, at),
+                    None => Some(Problem {
+                        kind: SpecErrorKind::Structure,
+                        detail: unknown_key_detail(key, what, fields, &at[..at.len() - 1]),
+                        target: Some((at.clone(), At::Key)),
+                    }),
+                };
+                at.pop();
+                if found.is_some() {
+                    return found;
+                }
+            }
+            None
+        }
+        (Shape::MapOf(inner) | Shape::MapOrListOf(inner), Node::Map(entries)) => {
+            entries.iter().find_map(|(key, value)| {
+                at.push(Seg::Key(key.clone()));
+                let found = unknown_key(value, *inner, at);
+                at.pop();
+                found
+            })
+        }
+        (Shape::ListOf(inner) | Shape::MapOrListOf(inner), Node::Seq(items)) => {
+            items.iter().enumerate().find_map(|(i, item)| {
+                at.push(Seg::Index(i));
+                let found = unknown_key(item, *inner, at);
+                at.pop();
+                found
+            })
+        }
+        _ => None,
+    }
+}
+
+/// "unknown key 'varibles' in containers.web (did you mean 'variables'?); a container takes
+/// image, command, ...".
+fn unknown_key_detail(key: &str, what: &str, fields: &[(&str, Shape)], within: &[Seg]) -> String {
+    let place = if within.is_empty() {
+        "at the top level".to_owned()
+    } else {
+        format!("in {}", Dotted(within))
+    };
+    let names: Vec<&str> = fields.iter().map(|(name, _)| *name).collect();
+    let hint = did_you_mean(key, &names)
+        .map(|name| format!(" (did you mean '{name}'?)"))
+        .unwrap_or_default();
+    format!(
+        "unknown key '{}' {place}{hint}; {what} takes {}",
+        shown(key),
+        names.join(", ")
+    )
+}
+
+/// The known name closest to `key`, when it is close enough to be a likely typo: Jaro similarity
+/// (the measure clap uses for its suggestions), case ignored, above 0.8 (clap's 0.7 suggests
+/// `apiVersion` for `providers`; typos of a letter or two score above 0.85).
+fn did_you_mean<'a>(key: &str, names: &[&'a str]) -> Option<&'a str> {
+    let key = key.to_lowercase();
+    names
+        .iter()
+        .map(|name| (strsim::jaro(&key, &name.to_lowercase()), *name))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, name)| name)
+}
+
 /// Checks a parsed document against the Score shape and the A.2 rules, and builds the [`Spec`].
 fn check(root: &Node, text: &str) -> Result<Spec, Problem> {
     match root {
@@ -339,7 +654,11 @@ fn check(root: &Node, text: &str) -> Result<Spec, Problem> {
         }
     }
 
-    // 1. Types of every key the spec knows, in a fixed order.
+    // 1. No key the spec does not know (a typo would otherwise be ignored), then the types of
+    //    every key it knows, in a fixed order.
+    if let Some(problem) = unknown_key(root, SPEC, &mut Vec::new()) {
+        return Err(problem);
+    }
     let api_version = string(root.get("apiVersion"), &path(&["apiVersion"]))?;
     mapping(root.get("metadata"), &path(&["metadata"]), || {
         "metadata must be a mapping with a name".to_owned()
@@ -454,9 +773,21 @@ fn check(root: &Node, text: &str) -> Result<Spec, Problem> {
         }
     }
 
-    // 2. Every resource names its type.
+    // 2. Every resource names its type, and its name is a DNS label.
     let mut spec_resources = Vec::with_capacity(kinds.len());
     for (rname, at, resource, kind) in kinds {
+        // Resource names reach provider steps (as CTL_RESOURCE_NAME), event text and terminals:
+        // the app name's rule keeps control characters, NUL and shell syntax out of all three.
+        if !is_dns_label(rname) {
+            return Err(Problem::rule(
+                format!(
+                    "resource name '{}' must be a valid DNS label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)",
+                    shown(rname)
+                ),
+                at,
+                At::Key,
+            ));
+        }
         match kind.map(str::trim).filter(|k| !k.is_empty()) {
             Some(kind) => spec_resources.push(Resource {
                 name: rname.clone(),
@@ -547,10 +878,8 @@ fn check(root: &Node, text: &str) -> Result<Spec, Problem> {
         }
     }
 
-    if let Some(blocks) = resource_definitions(text) {
-        for resource in &mut spec_resources {
-            resource.definition = blocks.get(&resource.name).map(|v| v.to_string());
-        }
+    for (resource, (_, block)) in spec_resources.iter_mut().zip(resources) {
+        resource.definition = to_json(block).map(|json| json.to_string());
     }
     Ok(Spec {
         name: name.to_owned(),
@@ -563,15 +892,28 @@ fn check(root: &Node, text: &str) -> Result<Spec, Problem> {
     })
 }
 
-/// The `resources:` mapping of an already validated spec as JSON objects (serde_json sorts
-/// keys, which makes the text canonical).
-fn resource_definitions(text: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
-    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-    let doc: serde_json::Value = serde_yaml::from_str(text).ok()?;
-    match doc.get("resources")? {
-        serde_json::Value::Object(map) => Some(map.clone()),
-        _ => None,
-    }
+/// A node as JSON (serde_json sorts object keys, which makes the text canonical), with merge keys
+/// already applied; `None` when a number has no JSON form (`.nan`, `.inf`, integers beyond 64
+/// bits).
+fn to_json(node: &Node) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    Some(match node {
+        Node::Null => Value::Null,
+        Node::Bool(b) => Value::Bool(*b),
+        Node::Int(n) => match n.parse::<i64>() {
+            Ok(i) => Value::from(i),
+            Err(_) => Value::from(n.parse::<u64>().ok()?),
+        },
+        Node::Float(f) => Value::Number(serde_json::Number::from_f64(f.parse().ok()?)?),
+        Node::Str(s) => Value::String(s.clone()),
+        Node::Seq(items) => Value::Array(items.iter().map(to_json).collect::<Option<_>>()?),
+        Node::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| Some((k.clone(), to_json(v)?)))
+                .collect::<Option<_>>()?,
+        ),
+    })
 }
 
 /// Where to point when `key` of the mapping at `parent` is missing or empty: at an empty string
@@ -1198,7 +1540,7 @@ mod tests {
         assert_eq!(error("\n\n  hello\n").position(), Some((3, 3)));
         let err = error(fixture!("multiple-documents.yaml"));
         assert_eq!(err.position(), Some((8, 1)));
-        assert!(err.message().contains("second YAML document"));
+        assert!(err.message().contains("2 YAML documents"), "{err}");
     }
 
     #[test]
@@ -1345,6 +1687,445 @@ mod tests {
             err.to_string()
                 .starts_with(&format!("{}:3:9: ", invalid.display()))
         );
+    }
+
+    // --- strict keys ---
+
+    const HEAD: &str = "apiVersion: score.dev/v1b1\nmetadata:\n  name: app\n";
+
+    #[test]
+    fn unknown_keys_are_refused_with_a_suggestion_and_their_place() {
+        let top = expect(
+            &format!("{HEAD}containers:\n  web:\n    image: x\nresourcez:\n  db:\n    type: pg\n"),
+            SpecErrorKind::Structure,
+            "Error parsing YAML: unknown key 'resourcez' at the top level (did you mean 'resources'?); a Score spec takes apiVersion, metadata, service, containers, resources, environment, workflows at line 7 column 1",
+            Some((7, 1)),
+        );
+        assert!(
+            top.starts_with("app.yaml:7:1: unknown key 'resourcez'"),
+            "{top}"
+        );
+        let cases = [
+            (
+                "containers:\n  web:\n    image: x\n    varibles:\n      A: b\n",
+                "unknown key 'varibles' in containers.web (did you mean 'variables'?); a container takes image,",
+                (7, 5),
+            ),
+            (
+                "containers: {web: {image: x}}\nresources:\n  db:\n    type: pg\n    parms: {a: 1}\n",
+                "unknown key 'parms' in resources.db (did you mean 'params'?); a resource takes type, class, id, metadata, params",
+                (8, 5),
+            ),
+            (
+                "containers: {web: {image: x}}\nservice: {ports: {www: {port: 80, targetport: 8080}}}\n",
+                "unknown key 'targetport' in service.ports.www (did you mean 'targetPort'?)",
+                (5, 35),
+            ),
+            (
+                "containers: {web: {image: x, resources: {limits: {memroy: 1Gi}}}}\n",
+                "unknown key 'memroy' in containers.web.resources.limits (did you mean 'memory'?)",
+                (4, 51),
+            ),
+            (
+                "containers: {web: {image: x, files: [{target: /a, contents: b}]}}\n",
+                "unknown key 'contents' in containers.web.files[0] (did you mean 'content'?)",
+                (4, 51),
+            ),
+            (
+                "containers: {web: {image: x}}\nworkflows: {deploy: {step: []}}\n",
+                "unknown key 'step' in workflows.deploy (did you mean 'steps'?)",
+                (5, 22),
+            ),
+            (
+                "containers: {web: {image: x}}\nzzzz: 1\n",
+                "unknown key 'zzzz' at the top level; a Score spec takes",
+                (5, 1),
+            ),
+        ];
+        for (rest, detail, position) in cases {
+            let err = error(&format!("{HEAD}{rest}"));
+            assert_eq!(err.kind(), SpecErrorKind::Structure, "{rest}");
+            assert!(
+                err.message()
+                    .starts_with(&format!("Error parsing YAML: {detail}")),
+                "{rest}: {}",
+                err.message()
+            );
+            assert_eq!(err.position(), Some(position), "{rest}: {err}");
+        }
+        // No far-fetched suggestion (a provider catalogue given as a spec).
+        assert!(!error("providers: []\n").message().contains("did you mean"));
+        assert!(
+            !error(&format!(
+                "{HEAD}containers: {{web: {{image: x}}}}\nzzzz: 1\n"
+            ))
+            .message()
+            .contains("did you mean")
+        );
+        // The first unknown key in document order wins, also before type errors.
+        assert!(
+            error(&format!("{HEAD}containers: [web]\nbogus: 1\nalso: 2\n"))
+                .message()
+                .contains("'bogus'")
+        );
+    }
+
+    #[test]
+    fn every_key_of_the_score_schema_and_the_innominatus_extensions_is_accepted() {
+        let text = format!(
+            "{HEAD}  annotations: {{team: web}}\n  anything: [goes, here]\ncontainers:\n  web:\n    image: nginx\n    command: [sh]\n    args: [-c, run]\n    variables: {{ANY_NAME: x}}\n    files:\n      /etc/a: {{mode: '0644', source: a, noExpand: true}}\n      /etc/b: {{content: b, binaryContent: Yg==}}\n    volumes:\n      - {{source: v, path: p, target: /data, readOnly: true}}\n    before: {{init: {{ready: complete}}}}\n    resources: {{limits: {{memory: 1Gi, cpu: '1'}}, requests: {{memory: 1Mi, cpu: 100m}}}}\n    livenessProbe: {{httpGet: {{host: h, scheme: HTTP, path: /, port: 80, httpHeaders: [{{name: a, value: b}}]}}}}\n    readinessProbe: {{exec: {{command: [true]}}}}\nservice: {{ports: {{www: {{port: 80, targetPort: 8080, protocol: TCP}}}}}}\nresources:\n  db:\n    type: postgres\n    class: large\n    id: shared-db\n    metadata: {{annotations: {{a: b}}, free: form}}\n    params: {{any: {{thing: [1]}}}}\nenvironment: {{type: kubernetes, ttl: 1h}}\nworkflows:\n  deploy:\n    steps:\n      - {{name: a, type: terraform, anyStepKey: x}}\n"
+        );
+        let spec = parse(&text, "all").expect("every schema key is allowed");
+        assert_eq!(spec.environment.as_deref(), Some("kubernetes"));
+        assert_eq!(spec.workflows, ["deploy"]);
+    }
+
+    // --- merge keys ---
+
+    #[test]
+    fn merge_keys_apply_with_written_keys_winning() {
+        let text = format!(
+            "{HEAD}containers:\n  web: &web\n    image: nginx\n    variables: {{MODE: web}}\n  worker:\n    <<: *web\n    variables: {{MODE: worker}}\nresources:\n  db: &db {{type: postgres, params: {{size: 1}}}}\n  replica:\n    <<: [{{params: {{size: 2}}}}, *db]\n"
+        );
+        let spec = parse(&text, "merge").expect("merge keys work");
+        assert_eq!(spec.containers["worker"].image, "nginx");
+        let replica = &spec.resources[1];
+        assert_eq!(
+            (replica.name.as_str(), replica.kind.as_str()),
+            ("replica", "postgres")
+        );
+        // The earlier mapping of a merge list wins, and the definition holds merged values, not
+        // the merge key.
+        assert_eq!(
+            replica.definition.as_deref(),
+            Some(r#"{"params":{"size":2},"type":"postgres"}"#)
+        );
+        let root = yaml::parse(&text).expect("parses");
+        let worker = root
+            .get("containers")
+            .and_then(|c| c.get("worker"))
+            .expect("worker");
+        assert_eq!(
+            worker.get("variables").and_then(|v| v.get("MODE")),
+            Some(&Node::Str("worker".into()))
+        );
+    }
+
+    #[test]
+    fn problems_in_merged_values_point_at_where_they_are_written() {
+        // The empty image comes from the anchor on line 5.
+        let text =
+            format!("{HEAD}containers:\n  web: &web\n    image: \"\"\n  worker:\n    <<: *web\n");
+        let err = error(&text);
+        assert_eq!(err.message(), "container 'web' must specify an image");
+        assert_eq!(err.position(), Some((6, 12)));
+        let text =
+            format!("{HEAD}  base: &base {{imagee: x}}\ncontainers:\n  web:\n    <<: *base\n");
+        let err = error(&text);
+        assert!(
+            err.message()
+                .contains("unknown key 'imagee' in containers.web"),
+            "{err}"
+        );
+        assert_eq!(err.position(), Some((4, 16)));
+        let err = error(&format!("{HEAD}containers:\n  web:\n    <<: 3\n"));
+        assert_eq!(
+            err.message(),
+            "Error parsing YAML: the merge key '<<' in containers.web must be given a mapping or a list of mappings (such as *base) at line 6 column 5"
+        );
+    }
+
+    // --- several documents ---
+
+    #[test]
+    fn several_documents_are_refused_naming_each_one() {
+        let one =
+            "apiVersion: score.dev/v1b1\nmetadata: {name: first}\ncontainers: {web: {image: x}}\n";
+        let text = format!(
+            "{one}---\n{}---\n# a comment\ncontainers: {{}}\n",
+            one.replace("first", "second")
+        );
+        let err = error(&text);
+        assert_eq!(
+            err.message(),
+            "Error parsing YAML: the file holds 3 YAML documents separated by '---' ('first' at line 1, 'second' at line 5, a document without metadata.name at line 10); a spec file holds exactly one workload: put each document in a file of its own and deploy each file at line 5 column 1"
+        );
+        let many: String = (0..30)
+            .map(|i| format!("---\nmetadata: {{name: app{i}}}\n"))
+            .collect();
+        let err = error(&many);
+        assert!(
+            err.message().contains("at least 20 YAML documents"),
+            "{err}"
+        );
+        assert!(err.message().contains("'app4' at line 10, ...)"), "{err}");
+    }
+
+    // --- limits ---
+
+    #[test]
+    fn alias_expansion_is_refused_once_the_node_budget_is_spent() {
+        // 2,000 items referenced 50,000 times would be 100 million nodes.
+        let items = vec!["x"; 2_000].join(", ");
+        let uses = vec!["*a"; 50_000].join(", ");
+        let text = format!("{HEAD}anchor: &a [{items}]\nbomb: [{uses}]\n");
+        assert!(text.len() > 150_000);
+        let err = error(&text);
+        assert_eq!(err.kind(), SpecErrorKind::Syntax);
+        assert!(
+            err.message().starts_with(&format!(
+                "Error parsing YAML: the spec expands to more than {} YAML values",
+                yaml::MAX_NODES
+            )),
+            "{}",
+            err.message()
+        );
+        assert!(err.position().is_some());
+        // Aliases as such stay allowed.
+        let text =
+            format!("{HEAD}containers:\n  web: {{image: &img nginx}}\n  api: {{image: *img}}\n");
+        assert_eq!(
+            parse(&text, "t").expect("valid").containers["api"].image,
+            "nginx"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let depth = yaml::MAX_DEPTH;
+        let flow_map = |n: usize| format!("{}1{}", "{a: ".repeat(n), "}".repeat(n));
+        // About 1 MiB of nested flow mappings.
+        let huge = flow_map(MAX_SPEC_BYTES / 5);
+        assert!(huge.len() <= MAX_SPEC_BYTES);
+        let nested = [
+            huge,
+            format!("{}{}", "[".repeat(300_000), "]".repeat(300_000)),
+            "- ".repeat(200_000),
+            (0..depth + 2)
+                .map(|d| format!("{}k:\n", " ".repeat(d)))
+                .collect(),
+            format!("x: {}", flow_map(depth + 1)),
+        ];
+        for text in &nested {
+            let err = error(text);
+            assert_eq!(err.kind(), SpecErrorKind::Syntax, "{err}");
+            assert!(
+                err.message().starts_with(&format!(
+                    "Error parsing YAML: collections are nested more than {depth} levels deep"
+                )),
+                "{}",
+                err.message()
+            );
+            assert!(err.position().is_some());
+        }
+        assert_eq!(
+            error(&format!("x: {}", flow_map(depth + 1))).position(),
+            Some((1, 4 * depth))
+        );
+        // Nesting that only looks deep is not refused: quoted, commented, in a block scalar.
+        let brackets = "[".repeat(200);
+        let text = format!(
+            "{HEAD}  note: \"{brackets}\"\n  other: '{brackets}'\n  # {brackets}\n  text: |\n    {brackets}\n    {brackets}\n  plain: a{brackets}\ncontainers: {{web: {{image: x}}}}\n"
+        );
+        parse(&text, "t").expect("brackets in text are not nesting");
+        let folded = format!(
+            "{HEAD}  text: >-  # folded\n    {brackets}\ncontainers: {{web: {{image: x}}}}\n"
+        );
+        parse(&folded, "t").expect("a folded scalar with a comment");
+        // Text that could make a simpler scan lose track of what is quoted or a comment.
+        let deep = flow_map(depth + 1);
+        let open = "[".repeat(40);
+        let tricks = [
+            // A quote inside a plain scalar's continuation line is text; the quoted key after it
+            // holds a '#' that is not a comment.
+            format!("a: x\n  \"y\n\"z # \": {deep}\n"),
+            // Closing brackets inside strings close nothing.
+            format!(
+                "x: {}{}\n",
+                format!("{open}\"{}\", ", "]".repeat(40)).repeat(3),
+                "]".repeat(120)
+            ),
+            // A quote inside a flow plain scalar is text.
+            format!("x: [say \"hi, {deep}]\n"),
+            // NEL, LS and PS end a comment as a line break does.
+            format!("# note\u{85}x: {deep}\n"),
+            format!("# note\u{2028}x: {deep}\n"),
+            // Anchors and tags before a collection.
+            format!("x: &anchor !tag {deep}\n"),
+            // A key that is a quoted scalar, and an explicit key.
+            format!("\"k\": {deep}\n"),
+            format!("? k\n: {deep}\n"),
+        ];
+        for text in &tricks {
+            let err = error(text);
+            assert!(
+                err.message().contains("nested more than"),
+                "{text:.80?}: {}",
+                err.message()
+            );
+        }
+        let literal = format!(
+            "{HEAD}  text: |\n    {}\n    \"\n  other: >2-\n     {}\ncontainers: {{web: {{image: x}}}}\n",
+            "[".repeat(100),
+            "{".repeat(100)
+        );
+        parse(&literal, "t").expect("brackets in block scalars are text");
+        // Real nesting up to the limit is fine, in flow and block style.
+        let params = flow_map(depth - 5);
+        parse(&format!("{HEAD}containers: {{web: {{image: x}}}}\nresources: {{db: {{type: pg, params: {params}}}}}\n"), "t")
+            .expect("deep but within the limit");
+        let block: String = (0..depth - 5)
+            .map(|d| format!("{}k{d}:\n", "  ".repeat(d + 3)))
+            .collect();
+        parse(&format!("{HEAD}containers: {{web: {{image: x}}}}\nresources:\n  db:\n    type: pg\n    params:\n{block}"), "t")
+            .expect("deep block nesting within the limit");
+    }
+
+    // --- resource names ---
+
+    #[test]
+    fn resource_names_must_be_dns_labels() {
+        for bad in [
+            "my_db",
+            "DB",
+            "-db",
+            "db.main",
+            "a$(id)",
+            "db\\u0000",
+            "db\\nx",
+        ] {
+            let text = format!(
+                "{HEAD}containers: {{web: {{image: x}}}}\nresources:\n  \"{bad}\": {{type: pg}}\n"
+            );
+            let err = error(&text);
+            assert_eq!(err.kind(), SpecErrorKind::Rule, "{bad}");
+            assert!(
+                err.message().starts_with("resource name '")
+                    && err.message().contains("' must be a valid DNS label"),
+                "{bad}: {}",
+                err.message()
+            );
+            assert_eq!(err.position(), Some((6, 3)), "{bad}");
+            assert!(
+                !err.to_string().chars().any(|c| c.is_control() && c != '\n'),
+                "{bad}"
+            );
+        }
+        let spec = parse(
+            &format!(
+                "{HEAD}containers: {{web: {{image: x}}}}\nresources: {{db-1: {{type: pg}}}}\n"
+            ),
+            "t",
+        )
+        .expect("valid");
+        assert_eq!(spec.resources[0].name, "db-1");
+    }
+
+    // --- properties ---
+
+    /// Property tests: a bounded number of cases in `cargo test` (32 each, quick on two cores);
+    /// `PROPTEST_CASES=10000 cargo test --lib spec::` runs more.
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn config() -> ProptestConfig {
+            let cases = std::env::var("PROPTEST_CASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(32);
+            ProptestConfig {
+                cases,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        }
+
+        /// The errors that are about something absent and so have no place to point at.
+        fn positionless(err: &SpecError) -> bool {
+            let message = err.message();
+            message == format!("Error parsing YAML: {EMPTY}")
+                || message == "metadata.name is required in Score specification"
+                || message == "Score specification must define at least one container"
+        }
+
+        /// Every error has a position inside the text, unless it is about something absent;
+        /// and renders on a bounded number of lines.
+        fn check_outcome(text: &str) {
+            let Err(err) = parse(text, "prop.yaml") else {
+                return;
+            };
+            match err.position() {
+                Some((line, column)) => {
+                    let lines = yaml::end_of(text).line;
+                    assert!(line >= 1 && line <= lines, "line {line} of {lines}: {err}");
+                    assert!(column >= 1, "{err}");
+                }
+                None => assert!(positionless(&err), "no position: {err}"),
+            }
+            assert!(err.to_string().lines().count() <= 4, "{err}");
+        }
+
+        /// Text made of the characters that mean something to YAML, plus letters.
+        const YAMLISH: &str = "[a-c:\\-\\[\\]{}#&*!|>'\" \n\t,<?%@.~0-9]{0,300}";
+
+        /// Edits (insert, delete, replace) at arbitrary places of a valid spec.
+        fn edited() -> impl Strategy<Value = String> {
+            let edits = prop::collection::vec(
+                (
+                    any::<prop::sample::Index>(),
+                    0..3u8,
+                    "[:\\-\\[\\]{}#&*!|>'\" \n<]{0,3}",
+                ),
+                1..6,
+            );
+            edits.prop_map(|edits| {
+                let mut text = super::HELLO.to_owned();
+                for (at, op, insert) in edits {
+                    let mut cut = at.index(text.len() + 1);
+                    while !text.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    let mut end = (cut + insert.len().max(1)).min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    match op {
+                        0 => text.insert_str(cut, &insert),
+                        1 => text.replace_range(cut..end, ""),
+                        _ => text.replace_range(cut..end, &insert),
+                    }
+                }
+                text
+            })
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn arbitrary_text_never_panics_and_errors_have_a_place(text in any::<String>()) {
+                check_outcome(&text);
+            }
+
+            #[test]
+            fn yaml_like_text_never_panics_and_errors_have_a_place(text in YAMLISH) {
+                check_outcome(&text);
+            }
+
+            #[test]
+            fn edited_specs_never_panic_and_errors_have_a_place(text in edited()) {
+                check_outcome(&text);
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+                if let Err(err) = parse_bytes(&bytes, "prop.yaml") {
+                    prop_assert!(err.position().is_some() || positionless(&err), "{}", err);
+                }
+            }
+        }
     }
 
     // --- hostile input ---

@@ -798,6 +798,88 @@ fn contexts_supply_server_and_key_with_flag_over_env_over_config() {
 }
 
 #[test]
+fn a_refused_key_is_named_by_its_source_and_innominatus_credentials_are_read_last() {
+    let server = fast_server(&["--key", "team-secret-key"]);
+    let config = temp_yaml(&format!(
+        "current-context: live\ncontexts:\n  live:\n    server: {url}\n    api-key-env: TEAM_KEY\n  literal:\n    server: {url}\n    api-key: wrong-literal\n",
+        url = server.url
+    ));
+    let config = config.path().to_str().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let home_path = home.path().to_str().unwrap();
+    let list = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all = vec!["list", "--config", config];
+        all.extend_from_slice(args);
+        let mut cmd = ctl(&all).env("HOME", home_path);
+        for (k, v) in env {
+            cmd = cmd.env(k, v);
+        }
+        cmd.run()
+    };
+    let refused = |run: &Run, source: &str| {
+        run.assert_code(4);
+        assert!(
+            run.stderr.contains(source),
+            "{source:?} not named:\n{}",
+            run.stderr
+        );
+        for secret in [
+            "wrong-env",
+            "wrong-idp",
+            "wrong-flag",
+            "wrong-literal",
+            "wrong-file",
+        ] {
+            assert!(!run.stderr.contains(secret), "{}", run.stderr);
+            assert!(!run.stdout.contains(secret), "{}", run.stdout);
+        }
+    };
+    refused(
+        &list(&[], &[("CTL_API_KEY", "wrong-env")]),
+        "the key from CTL_API_KEY was refused",
+    );
+    refused(
+        &list(&["--api-key", "wrong-flag"], &[]),
+        "the key from --api-key was refused",
+    );
+    refused(
+        &list(&[], &[("IDP_API_KEY", "wrong-idp")]),
+        "the key from IDP_API_KEY was refused",
+    );
+    refused(
+        &list(&["--context", "literal"], &[]),
+        "the key from the api-key of context \"literal\" was refused",
+    );
+    // The context names a variable that is not set: said so, not a bare 401.
+    refused(
+        &list(&[], &[]),
+        "no API key was sent: context \"live\" reads its key from TEAM_KEY, which is not set",
+    );
+
+    // innominatus' own CLI keeps its key in ~/.innominatus/credentials: the last fallback.
+    let dir = home.path().join(".innominatus");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("credentials"), r#"{"api_key": "team-secret-key"}"#).unwrap();
+    list(&[], &[]).assert_code(0);
+    // ... after every other source: a variable still wins.
+    refused(
+        &list(&[], &[("TEAM_KEY", "wrong-env")]),
+        "TEAM_KEY (the api-key-env of context \"live\") was refused",
+    );
+    std::fs::write(dir.join("credentials"), r#"{"api_key": "wrong-file"}"#).unwrap();
+    refused(&list(&[], &[]), ".innominatus/credentials was refused");
+    std::fs::write(dir.join("credentials"), "not json wrong-file").unwrap();
+    let broken = list(&[], &[]);
+    broken.assert_code(2);
+    assert!(
+        broken.stderr.contains("credentials file"),
+        "{}",
+        broken.stderr
+    );
+    assert!(!broken.stderr.contains("wrong-file"), "{}", broken.stderr);
+}
+
+#[test]
 fn the_default_config_file_is_found_under_xdg_config_home() {
     let server = fast_server(&[]);
     let home = tempfile::tempdir().unwrap();

@@ -20,18 +20,37 @@ fn deploy(peer: &InnominatusPeer, spec: &str) -> Run {
 }
 
 fn deploy_with(peer: &InnominatusPeer, spec: &str, extra: &[&str]) -> Run {
+    deploy_at(&peer.url, spec, "30s", extra)
+}
+
+/// `ctl deploy SPEC -w --timeout TIMEOUT --server URL EXTRA...`.
+fn deploy_at(url: &str, spec: &str, timeout: &str, extra: &[&str]) -> Run {
     let file = temp_yaml(spec);
     let mut args = vec![
         "deploy",
         file.path().to_str().unwrap(),
         "-w",
         "--timeout",
-        "30s",
+        timeout,
         "--server",
-        &peer.url,
+        url,
     ];
     args.extend_from_slice(extra);
     ctl(&args).run_with_limit(Duration::from_secs(90))
+}
+
+/// Deploys through a proxy that closes the connection as the submission's answer starts, so
+/// that no status line reaches `ctl`: an answer lost for real.
+fn deploy_losing_the_answer(peer: &InnominatusPeer, spec: &str) -> (Run, ChaosProxy) {
+    let proxy = ChaosProxy::start(
+        &peer.url,
+        Chaos {
+            lose_post_answer: true,
+            ..Chaos::default()
+        },
+    );
+    let run = deploy_at(&proxy.url, spec, "30s", &[]);
+    (run, proxy)
 }
 
 /// The events of a `-o json` run (not the `connected` frames, one per connection), in order.
@@ -92,7 +111,7 @@ fn a_stream_cut_after_a_few_frames_is_reconnected_and_reconciled() {
     run.assert_code(0);
     assert!(
         run.stderr
-            .contains("connection lost, reconnecting (attempt 1)..."),
+            .contains("the stream was cut (the connection failed"),
         "{}",
         run.stderr
     );
@@ -223,25 +242,7 @@ fn a_spec_without_resources_finishes_at_once() {
 #[test]
 fn a_lost_post_answer_is_not_sent_again_and_the_outcome_is_inferred() {
     let peer = InnominatusPeer::start(Script::default());
-    // The connection is closed as the answer starts: no status line reaches ctl.
-    let proxy = ChaosProxy::start(
-        &peer.url,
-        Chaos {
-            lose_post_answer: true,
-            ..Chaos::default()
-        },
-    );
-    let file = temp_yaml(SHOP);
-    let run = ctl(&[
-        "deploy",
-        file.path().to_str().unwrap(),
-        "-w",
-        "--timeout",
-        "30s",
-        "--server",
-        &proxy.url,
-    ])
-    .run_with_limit(Duration::from_secs(90));
+    let (run, proxy) = deploy_losing_the_answer(&peer, SHOP);
     run.assert_code(0);
     assert!(proxy.lost_a_post_answer());
     assert_eq!(
@@ -339,26 +340,10 @@ fn watch_reports_how_an_app_at_rest_stands_and_refuses_an_unknown_app() {
 #[test]
 fn a_lost_answer_to_a_spec_with_workflows_is_not_reported_as_a_success() {
     let peer = InnominatusPeer::start(Script::default());
-    let proxy = ChaosProxy::start(
-        &peer.url,
-        Chaos {
-            lose_post_answer: true,
-            ..Chaos::default()
-        },
-    );
-    let file = temp_yaml(&format!(
+    let spec = format!(
         "{SHOP}workflows:\n  setup:\n    steps:\n      - name: migrate\n        type: shell\n"
-    ));
-    let run = ctl(&[
-        "deploy",
-        file.path().to_str().unwrap(),
-        "-w",
-        "--timeout",
-        "30s",
-        "--server",
-        &proxy.url,
-    ])
-    .run_with_limit(Duration::from_secs(90));
+    );
+    let (run, proxy) = deploy_losing_the_answer(&peer, &spec);
     run.assert_code(5);
     assert!(proxy.lost_a_post_answer());
     assert!(
@@ -408,4 +393,174 @@ fn a_failure_learned_by_polling_carries_its_reason() {
     let status = ctl(&["status", "shop", "--server", &peer.url]).run();
     status.assert_code(0);
     assert!(status.stdout.contains(reason), "{}", status.stdout);
+}
+
+#[test]
+fn the_routine_stream_cut_is_one_quiet_line_at_verbose_when_nothing_was_missed() {
+    // The first stream is cut right after the two `resource.created` frames of the POST; the
+    // engine's next step is seconds away, so the reconnect misses nothing.
+    let peer = InnominatusPeer::start(Script {
+        cut_first_stream_after_frames: Some(3),
+        step: Duration::from_secs(2),
+        ..Script::default()
+    });
+    let run = deploy_with(&peer, SHOP, &["-v"]);
+    run.assert_code(0);
+    assert!(peer.streams() >= 2, "the stream was cut and reopened");
+    assert!(
+        run.stderr.contains("no resource state was missed"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("connection lost"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("could not be replayed"),
+        "{}",
+        run.stderr
+    );
+
+    let peer = InnominatusPeer::start(Script {
+        cut_first_stream_after_frames: Some(3),
+        step: Duration::from_secs(2),
+        ..Script::default()
+    });
+    let run = deploy(&peer, SHOP);
+    run.assert_code(0);
+    assert!(peer.streams() >= 2);
+    assert!(!run.stderr.contains("connection lost"), "{}", run.stderr);
+    assert!(!run.stderr.contains("reconnected"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("the server closed the stream"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn delete_and_list_say_what_a_server_without_deployments_did() {
+    let peer = InnominatusPeer::start(Script::default());
+    deploy(&peer, SHOP).assert_code(0);
+    // The status column comes from the resources, the state of record on such a server.
+    let list = ctl(&["list", "--server", &peer.url]).run();
+    list.assert_code(0);
+    let row = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("shop"))
+        .unwrap_or_else(|| panic!("{}", list.stdout));
+    assert!(row.contains("succeeded"), "{}", list.stdout);
+
+    let delete = ctl(&["delete", "shop", "-w", "--server", &peer.url]).run();
+    delete.assert_code(0);
+    assert!(
+        delete.stdout.contains(
+            "its 2 resources (cache, db) are still on the server, which deletes the application record only"
+        ),
+        "{}",
+        delete.stdout
+    );
+    assert!(
+        !delete.stdout.contains("deleted (2 resources)"),
+        "{}",
+        delete.stdout
+    );
+    // And the consequence the message warns of: the name cannot be deployed again.
+    let again = deploy(&peer, SHOP);
+    again.assert_code(5);
+    assert!(again.stderr.contains("duplicate key"), "{}", again.stderr);
+}
+
+#[test]
+fn a_failed_resource_left_from_an_earlier_spec_is_named_as_such() {
+    let peer = InnominatusPeer::start(Script {
+        failing_type: Some(("postgres", "quota exceeded: 5 databases per team")),
+        ..Script::default()
+    });
+    deploy(&peer, SHOP).assert_code(1);
+    // The database is gone from the spec, but such a server keeps the failed resource.
+    let cache_only = "apiVersion: score.dev/v1b1\nmetadata:\n  name: shop\ncontainers:\n  web:\n    image: nginx\nresources:\n  cache:\n    type: redis\n";
+    let run = deploy_with(&peer, cache_only, &["-o", "json"]);
+    run.assert_code(1);
+    let result: serde_json::Value =
+        serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    let db = result["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "db")
+        .unwrap_or_else(|| panic!("{result}"));
+    let error = db["error"].as_str().unwrap_or_default();
+    assert!(error.contains("not in the submitted spec"), "{result}");
+    let text = deploy(&peer, cache_only);
+    text.assert_code(1);
+    assert!(
+        text.stdout.contains("not in the submitted spec"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn resources_still_settling_at_the_first_failure_are_shown_as_still_running() {
+    let script = || Script {
+        failing_type: Some(("postgres", "quota exceeded: 5 databases per team")),
+        slow_type: Some("redis"),
+        step: Duration::from_millis(400),
+        ..Script::default()
+    };
+    let peer = InnominatusPeer::start(script());
+    let run = deploy_with(&peer, SHOP, &["-o", "json"]);
+    run.assert_code(1);
+    let result: serde_json::Value =
+        serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    let state = |name: &str| {
+        result["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["state"].clone())
+    };
+    assert_eq!(state("db"), Some("failed".into()), "{result}");
+    assert_eq!(state("cache"), Some("running".into()), "{result}");
+
+    let peer = InnominatusPeer::start(script());
+    let text = deploy(&peer, SHOP);
+    text.assert_code(1);
+    assert!(
+        text.stdout
+            .contains("still running when the failure ended the watch: cache (redis)"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn the_reattach_hint_after_a_timeout_follows_the_deployment_to_its_end() {
+    let peer = InnominatusPeer::start(Script {
+        slow_type: Some("redis"),
+        step: Duration::from_millis(600),
+        ..Script::default()
+    });
+    let first = deploy_at(&peer.url, SHOP, "1s", &[]);
+    first.assert_code(3);
+    let hint = first
+        .stderr
+        .lines()
+        .skip_while(|l| !l.contains("Reattach with"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("{}", first.stderr))
+        .trim()
+        .to_owned();
+    assert_eq!(hint, "ctl watch shop");
+    // The hint, run as printed, follows the running deployment to its end.
+    let run = ctl(&["watch", "shop", "--timeout", "60s", "--server", &peer.url])
+        .run_with_limit(Duration::from_secs(90));
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("Deployment completed"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(peer.states("shop")["cache"], "active");
 }

@@ -16,6 +16,7 @@ mod nchan;
 mod proxies;
 mod redirects;
 mod resilience;
+mod specs;
 mod terminal;
 mod tls;
 mod url_credentials;

@@ -652,8 +652,10 @@ fn a_server_gone_for_longer_than_the_retry_budget_ends_the_watch_with_5() {
     );
 }
 
-/// `deploy -w --timeout` against a hung server: the deadline holds from the first byte.
-fn deploy_against_a_hung_server(hang: Hang) -> (Run, Duration) {
+/// `deploy -w --timeout 2s` against a server that hangs as `hang` says: it must end with exit 3
+/// at its deadline (the idle deadline, 45 s by default, would have ended it with exit 5 much
+/// later), and say on stderr what became of the submission (`note`).
+fn deploy_times_out_against(hang: Hang, note: &str) {
     let server = HungServer::start(hang);
     let started = Instant::now();
     let run = ctl(&[
@@ -668,50 +670,29 @@ fn deploy_against_a_hung_server(hang: Hang) -> (Run, Duration) {
         &server.url,
     ])
     .run();
-    (run, started.elapsed())
+    let took = started.elapsed();
+    run.assert_code(3);
+    let (_, result) = parse_json(&run.stdout);
+    assert_eq!(result["outcome"], "timeout", "{result}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert!(run.stderr.contains(note), "{}", run.stderr);
 }
 
 #[test]
 fn a_server_that_never_answers_cannot_hold_deploy_past_its_timeout() {
-    let (run, took) = deploy_against_a_hung_server(Hang::Silent);
-    run.assert_code(3);
-    let (_, result) = parse_json(&run.stdout);
-    assert_eq!(result["outcome"], "timeout", "{result}");
-    // The idle deadline (45 s by default) would have ended it with exit 5 much later.
-    assert!(took < Duration::from_secs(20), "took {took:?}");
-    assert!(
-        run.stderr.contains("the spec was not submitted"),
-        "{}",
-        run.stderr
-    );
+    deploy_times_out_against(Hang::Silent, "the spec was not submitted");
 }
 
 #[test]
 fn a_stream_answered_with_headers_only_cannot_hold_deploy_past_its_timeout() {
-    let (run, took) = deploy_against_a_hung_server(Hang::HeadersOnly);
-    run.assert_code(3);
-    let (_, result) = parse_json(&run.stdout);
-    assert_eq!(result["outcome"], "timeout", "{result}");
-    assert!(took < Duration::from_secs(20), "took {took:?}");
-    assert!(
-        run.stderr.contains("the spec was not submitted"),
-        "{}",
-        run.stderr
-    );
+    deploy_times_out_against(Hang::HeadersOnly, "the spec was not submitted");
 }
 
 #[test]
 fn an_unanswered_submission_cannot_hold_deploy_past_its_timeout() {
-    let (run, took) = deploy_against_a_hung_server(Hang::SubmissionOnly);
-    run.assert_code(3);
-    let (_, result) = parse_json(&run.stdout);
-    assert_eq!(result["outcome"], "timeout", "{result}");
-    assert!(took < Duration::from_secs(20), "took {took:?}");
-    assert!(
-        run.stderr
-            .contains("whether it created the deployment is unknown"),
-        "{}",
-        run.stderr
+    deploy_times_out_against(
+        Hang::SubmissionOnly,
+        "whether it created the deployment is unknown",
     );
 }
 
@@ -797,4 +778,28 @@ fn a_local_watch_that_stops_early_does_not_suggest_reattaching() {
         run.stderr
     );
     assert!(!run.stderr.contains("ctl watch"), "{}", run.stderr);
+}
+
+#[test]
+fn ctrl_c_ends_delete_wait_even_while_the_server_does_not_answer() {
+    let server = HungServer::start(Hang::Silent);
+    let watch = spawn_ctl(&[
+        "delete",
+        "shop",
+        "-w",
+        "-o",
+        "json",
+        "--server",
+        &server.url,
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.requests() == 0 {
+        assert!(Instant::now() < deadline, "ctl never asked");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    watch.signal("INT");
+    let run = watch.finish(Duration::from_secs(20));
+    run.assert_code(130);
+    let result: Value = serde_json::from_str(run.stdout.trim()).expect("one result line");
+    assert_eq!(result["outcome"], "interrupted", "{result}");
 }

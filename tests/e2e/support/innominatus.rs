@@ -32,6 +32,9 @@ use tokio::sync::{broadcast, oneshot};
 pub struct Script {
     /// Cut every event stream abruptly after this many frames (the `connected` frame counts).
     pub cut_after_frames: Option<usize>,
+    /// Cut only the first event stream after this many frames: one routine cut (innominatus
+    /// ends every stream after about two minutes), with the next stream left alone.
+    pub cut_first_stream_after_frames: Option<usize>,
     /// Resources of this type fail, with this error.
     pub failing_type: Option<(&'static str, &'static str)>,
     /// Resources the server adds to every app: `(suffix, type)`, named `<app>-<suffix>`.
@@ -57,6 +60,7 @@ impl Default for Script {
     fn default() -> Self {
         Script {
             cut_after_frames: None,
+            cut_first_stream_after_frames: None,
             failing_type: None,
             extra_resources: Vec::new(),
             out_of_order: false,
@@ -84,6 +88,9 @@ struct Peer {
     script: Script,
     /// Per app: its stored spec and its resources.
     apps: Mutex<BTreeMap<String, StoredApp>>,
+    /// Apps whose record was deleted: their resources stay (as innominatus leaves them), and
+    /// a new POST of the name fails on the resources' unique key.
+    deleted: Mutex<std::collections::BTreeSet<String>>,
     frames: broadcast::Sender<(String, String)>,
     posts: AtomicUsize,
     streams: AtomicUsize,
@@ -109,6 +116,7 @@ impl InnominatusPeer {
         let peer = Arc::new(Peer {
             script,
             apps: Mutex::default(),
+            deleted: Mutex::default(),
             frames,
             posts: AtomicUsize::new(0),
             streams: AtomicUsize::new(0),
@@ -134,7 +142,10 @@ impl InnominatusPeer {
                         "/api/applications",
                         axum::routing::post(submit).get(applications),
                     )
-                    .route("/api/applications/{name}", get(application))
+                    .route(
+                        "/api/applications/{name}",
+                        get(application).delete(delete_application),
+                    )
                     .route("/api/resources", get(resources))
                     .route("/api/resources/{id}", get(resource_detail))
                     .route("/api/events/stream", get(stream))
@@ -277,6 +288,13 @@ async fn submit(State(peer): Shared, body: Bytes) -> Response {
             "Error: metadata.name is required in Score specification",
         );
     };
+    if peer.deleted.lock().unwrap().contains(&app) {
+        // The record is gone, its resources are not: storing them again breaks their key.
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "duplicate key value violates unique constraint \"resources_application_name_resource_name_key\"",
+        );
+    }
     if let Some((from, message)) = peer.script.text_500_from_post {
         if attempt >= from {
             return text(StatusCode::INTERNAL_SERVER_ERROR, message);
@@ -460,16 +478,30 @@ async fn resource_detail(State(peer): Shared, Path(id): Path<u64>) -> Response {
 /// `GET /api/applications`: every stored app, keyed by name (no deployments).
 async fn applications(State(peer): Shared) -> Response {
     let apps = peer.apps.lock().unwrap();
+    let deleted = peer.deleted.lock().unwrap();
     let listed: serde_json::Map<String, Value> = apps
         .iter()
+        .filter(|(name, _)| !deleted.contains(*name))
         .map(|(name, (spec, _))| (name.clone(), json!({"name": name, "spec": spec})))
         .collect();
     Json(Value::Object(listed)).into_response()
 }
 
+/// `DELETE /api/applications/<name>`: the record goes, the resources stay.
+async fn delete_application(State(peer): Shared, Path(name): Path<String>) -> Response {
+    let known = peer.apps.lock().unwrap().contains_key(&name);
+    if !known || !peer.deleted.lock().unwrap().insert(name.clone()) {
+        return text(StatusCode::NOT_FOUND, "Application not found");
+    }
+    Json(json!({"message": format!("Successfully deleted '{name}'")})).into_response()
+}
+
 /// `GET /api/applications/<name>`.
 async fn application(State(peer): Shared, Path(name): Path<String>) -> Response {
     let apps = peer.apps.lock().unwrap();
+    if peer.deleted.lock().unwrap().contains(&name) {
+        return text(StatusCode::NOT_FOUND, "Application not found");
+    }
     match apps.get(&name) {
         Some((spec, _)) => Json(json!({"name": name, "spec": spec})).into_response(),
         None => text(StatusCode::NOT_FOUND, "Application not found"),
@@ -523,7 +555,11 @@ async fn stream(State(peer): Shared, Query(query): Query<BTreeMap<String, String
     let frames = futures::stream::once(async move { connected })
         .chain(for_app)
         .map(|frame| Ok::<_, std::io::Error>(Bytes::from(frame)));
-    let body = match peer.script.cut_after_frames {
+    let cut = match peer.script.cut_first_stream_after_frames {
+        Some(n) if client == 1 => Some(n),
+        _ => peer.script.cut_after_frames,
+    };
+    let body = match cut {
         // The error ends the chunked body without its final chunk: an abrupt EOF.
         Some(n) => Body::from_stream(frames.take(n).chain(futures::stream::once(async {
             Err(std::io::Error::other("write timeout"))
