@@ -48,12 +48,13 @@ fn separator(icons: Icons) -> &'static str {
     }
 }
 
-/// `1m30s`: elapsed time the way the heartbeat and the header row show it, in whole seconds.
+/// `1m30s`: a running clock in [`human_duration`]'s format, in whole seconds (milliseconds would
+/// flicker).
 fn compact(d: Duration) -> String {
     if d.as_secs() == 0 {
         return "0s".to_owned();
     }
-    human_duration(Duration::from_secs(d.as_secs())).replace(' ', "")
+    human_duration(Duration::from_secs(d.as_secs()))
 }
 
 /// What one resource row says right now.
