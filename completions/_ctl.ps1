@@ -83,7 +83,7 @@ Register-ArgumentCompleter -Native -CommandName 'ctl' -ScriptBlock {
         }
         'ctl;watch' {
             [CompletionResult]::new('--deployment', '--deployment', [CompletionResultType]::ParameterName, 'Follow this deployment to its end and exit with its outcome')
-            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Start after this event id (replays what came after it, on servers that keep events)')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Start after this event id, replaying what came after it (on servers that keep events): an integer (ctl server; innominatus'' nanosecond ids) or nchan''s TIME:TAG')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Stop watching after this long, e.g. 90s, 10m (exit code 3); no limit by default')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Declare the event stream dead after this long without a byte (keep-alives count), and reconnect; keep it above the server''s keep-alive interval (15s on ctl server, 30s on innominatus)')
             [CompletionResult]::new('--retry-budget', '--retry-budget', [CompletionResultType]::ParameterName, 'Keep reconnecting a lost event stream for this long before giving up (exit code 5); a stream back within it resumes where it left off')

@@ -78,7 +78,7 @@ set edit:completion:arg-completer[ctl] = {|@words|
         }
         &'ctl;watch'= {
             cand --deployment 'Follow this deployment to its end and exit with its outcome'
-            cand --since 'Start after this event id (replays what came after it, on servers that keep events)'
+            cand --since 'Start after this event id, replaying what came after it (on servers that keep events): an integer (ctl server; innominatus'' nanosecond ids) or nchan''s TIME:TAG'
             cand --timeout 'Stop watching after this long, e.g. 90s, 10m (exit code 3); no limit by default'
             cand --idle-timeout 'Declare the event stream dead after this long without a byte (keep-alives count), and reconnect; keep it above the server''s keep-alive interval (15s on ctl server, 30s on innominatus)'
             cand --retry-budget 'Keep reconnecting a lost event stream for this long before giving up (exit code 5); a stream back within it resumes where it left off'

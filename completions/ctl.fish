@@ -88,7 +88,7 @@ complete -c ctl -n "__fish_ctl_using_subcommand deploy" -l insecure-skip-tls-ver
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l deployment -d 'Follow this deployment to its end and exit with its outcome' -r
-complete -c ctl -n "__fish_ctl_using_subcommand watch" -l since -d 'Start after this event id (replays what came after it, on servers that keep events)' -r
+complete -c ctl -n "__fish_ctl_using_subcommand watch" -l since -d 'Start after this event id, replaying what came after it (on servers that keep events): an integer (ctl server; innominatus\' nanosecond ids) or nchan\'s TIME:TAG' -r
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l timeout -d 'Stop watching after this long, e.g. 90s, 10m (exit code 3); no limit by default' -r
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l idle-timeout -d 'Declare the event stream dead after this long without a byte (keep-alives count), and reconnect; keep it above the server\'s keep-alive interval (15s on ctl server, 30s on innominatus)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l retry-budget -d 'Keep reconnecting a lost event stream for this long before giving up (exit code 5); a stream back within it resumes where it left off' -r

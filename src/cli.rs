@@ -46,6 +46,7 @@ impl Cli {
         let mut cmd = command();
         let mut matches = cmd.try_get_matches_from_mut(args)?;
         reject_client_options(&mut cmd, &matches)?;
+        reject_watch_options_without_watch(&mut cmd, &matches)?;
         Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
     }
 }
@@ -157,6 +158,52 @@ fn reject_client_options(cmd: &mut clap::Command, matches: &ArgMatches) -> Resul
         ));
     }
     Ok(())
+}
+
+/// The options of `ctl deploy` that only tune watching (ids of [`DeployArgs`] fields).
+const DEPLOY_WATCH_OPTIONS: [&str; 5] = [
+    "all",
+    "timeout",
+    "idle_timeout",
+    "retry_budget",
+    "max_event_size",
+];
+
+/// `ctl deploy app.yaml --timeout 30s` without `-w` submits and exits at once: the timeout the
+/// user asked for would silently do nothing. Such an option typed without `-w` (or `--local`,
+/// which implies it) is a usage error. Values from the environment (`CTL_IDLE_TIMEOUT`, ...)
+/// are not typed, so a shell set up for watching still submits.
+fn reject_watch_options_without_watch(
+    cmd: &mut clap::Command,
+    matches: &ArgMatches,
+) -> Result<(), clap::Error> {
+    let Some(("deploy", sub_matches)) = matches.subcommand() else {
+        return Ok(());
+    };
+    if sub_matches.get_flag("watch") || sub_matches.get_flag("local") {
+        return Ok(());
+    }
+    let Some(id) = DEPLOY_WATCH_OPTIONS
+        .into_iter()
+        .find(|id| sub_matches.value_source(id) == Some(ValueSource::CommandLine))
+    else {
+        return Ok(());
+    };
+    let sub = cmd
+        .find_subcommand_mut("deploy")
+        .expect("deploy is defined");
+    let long = sub
+        .get_arguments()
+        .find(|a| a.get_id() == id)
+        .and_then(|a| a.get_long())
+        .unwrap_or(id)
+        .to_owned();
+    Err(sub.error(
+        clap::error::ErrorKind::ArgumentConflict,
+        format!(
+            "--{long} only applies while watching: add -w (or --local) to follow the deployment, or leave it out"
+        ),
+    ))
 }
 
 /// Options that apply to every command. They are `global`, so `ctl deploy app.yaml -o json`
@@ -400,6 +447,51 @@ mod tests {
             2
         );
         assert!(Cli::try_parse_args(["ctl", "watch", "app", "--server", "http://x"]).is_ok());
+    }
+
+    #[test]
+    fn watch_options_of_deploy_need_watch() {
+        for option in [
+            &["--all"][..],
+            &["--timeout", "5s"],
+            &["--idle-timeout", "5s"],
+            &["--retry-budget", "5s"],
+            &["--max-event-size", "4KiB"],
+        ] {
+            let mut args = vec!["ctl", "deploy", "app.yaml"];
+            args.extend_from_slice(option);
+            let err = Cli::try_parse_args(&args).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+            assert_eq!(err.exit_code(), 2);
+            assert!(
+                err.to_string()
+                    .contains(&format!("{} only applies while watching", option[0])),
+                "{err}"
+            );
+            for watch in ["-w", "--local"] {
+                let mut ok = args.clone();
+                ok.push(watch);
+                assert!(Cli::try_parse_args(&ok).is_ok(), "{ok:?}");
+            }
+        }
+        assert!(Cli::try_parse_args(["ctl", "deploy", "app.yaml"]).is_ok());
+    }
+
+    #[test]
+    fn since_takes_event_ids_only() {
+        for good in ["42", "1731430000123456789", "1796224518:11"] {
+            let cli = Cli::try_parse_args(["ctl", "watch", "shop", "--since", good]);
+            assert!(cli.is_ok(), "{good}");
+        }
+        for bad in ["abc", "", "-1", "4 2", "12:", ":3", "1:2:3", "0x10"] {
+            let since = format!("--since={bad}");
+            let err = Cli::try_parse_args(["ctl", "watch", "shop", &since]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad}");
+            assert!(
+                err.to_string().contains("expected an event id"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -765,6 +765,12 @@ impl Reporter {
     pub fn icons(&self) -> text::Icons {
         self.out_style.icons
     }
+
+    /// The colours in use on stdout (`--color`, `NO_COLOR`, whether it is a terminal), for
+    /// commands that build their own lines.
+    pub fn palette(&self) -> Palette {
+        self.out_style.palette
+    }
 }
 
 #[cfg(test)]
