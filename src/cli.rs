@@ -71,8 +71,23 @@ const CLIENT_OPTIONS: [&str; 11] = [
     "insecure_skip_tls_verify",
 ];
 
+/// Client commands that talk to no server (`validate` checks files locally): the options that
+/// choose and reach a server mean nothing to them, so their help leaves those out. Typed, they
+/// are accepted and ignored, so a command line built for the other commands still works.
+const OFFLINE_COMMANDS: [&str; 1] = ["validate"];
+
+/// The global options that choose and reach a server (ids of [`GlobalArgs`] fields).
+const SERVER_OPTIONS: [&str; 6] = [
+    "server",
+    "api_key",
+    "context",
+    "config",
+    "certificate_authority",
+    "insecure_skip_tls_verify",
+];
+
 /// The command line definition: [`Cli`] with the client's options hidden from the help of the
-/// `LOCAL_COMMANDS`. Parsing, `--help` and the man page use it; the completion scripts use
+/// `LOCAL_COMMANDS`, and the server options from that of the `OFFLINE_COMMANDS`. Parsing, `--help` and the man page use it; the completion scripts use
 /// [`documented_command`].
 pub fn command() -> clap::Command {
     let mut cmd = Cli::command();
@@ -86,6 +101,15 @@ pub fn command() -> clap::Command {
         .collect();
     for name in LOCAL_COMMANDS {
         cmd = cmd.mut_subcommand(name, |sub| sub.args(hidden.iter().cloned()));
+    }
+    let server_only = || {
+        hidden
+            .iter()
+            .filter(|a| SERVER_OPTIONS.contains(&a.get_id().as_str()))
+            .cloned()
+    };
+    for name in OFFLINE_COMMANDS {
+        cmd = cmd.mut_subcommand(name, |sub| sub.args(server_only()));
     }
     cmd
 }
@@ -110,11 +134,17 @@ pub fn documented_command() -> clap::Command {
     // In their order: each one mutated moves to the end.
     for name in names {
         let local = LOCAL_COMMANDS.contains(&name.as_str());
+        let offline = OFFLINE_COMMANDS.contains(&name.as_str());
         cmd = cmd.mut_subcommand(&name, |sub| {
             if local {
                 sub
             } else {
-                sub.args(client.iter().cloned())
+                sub.args(
+                    client
+                        .iter()
+                        .filter(|a| !(offline && SERVER_OPTIONS.contains(&a.get_id().as_str())))
+                        .cloned(),
+                )
             }
         });
     }
@@ -207,8 +237,10 @@ fn reject_watch_options_without_watch(
 }
 
 /// Options that apply to every command. They are `global`, so `ctl deploy app.yaml -o json`
-/// works as well as `ctl -o json deploy app.yaml`.
+/// works as well as `ctl -o json deploy app.yaml`; every help lists them under their own
+/// heading, apart from the command's own options.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Platform server base URL [default: http://localhost:8081]
     #[arg(long, global = true, env = "CTL_SERVER", value_name = "URL")]
@@ -492,6 +524,52 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    /// Each command's help: its own options first, the global ones under their own heading;
+    /// `validate`, which talks to no server, lists no server options.
+    #[test]
+    fn help_puts_global_options_under_their_own_heading() {
+        let mut cmd = command();
+        cmd.build();
+        let deploy = cmd
+            .find_subcommand_mut("deploy")
+            .unwrap()
+            .render_help()
+            .to_string();
+        let (own, global) = deploy
+            .split_once("Global options:")
+            .unwrap_or_else(|| panic!("no global heading:\n{deploy}"));
+        assert!(
+            own.contains("--watch") && own.contains("--timeout"),
+            "{deploy}"
+        );
+        assert!(
+            !own.contains("--api-key") && !own.contains("--output"),
+            "{deploy}"
+        );
+        assert!(
+            global.contains("--api-key") && global.contains("--output"),
+            "{deploy}"
+        );
+        assert!(!global.contains("--watch"), "{deploy}");
+
+        let validate = cmd
+            .find_subcommand_mut("validate")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for option in SERVER_OPTIONS {
+            let flag = format!("--{}", option.replace('_', "-"));
+            assert!(
+                !validate.contains(&flag),
+                "{flag} in `ctl validate --help`:\n{validate}"
+            );
+        }
+        assert!(validate.contains("--output"), "{validate}");
+        // Still accepted, so a shared command line works.
+        assert!(Cli::try_parse_args(["ctl", "validate", "a.yaml", "--server", "http://x"]).is_ok());
+        assert!(Cli::try_parse_args(["ctl", "--server", "http://x", "validate", "a.yaml"]).is_ok());
     }
 
     #[test]
