@@ -83,7 +83,7 @@ Register-ArgumentCompleter -Native -CommandName 'ctl' -ScriptBlock {
         }
         'ctl;watch' {
             [CompletionResult]::new('--deployment', '--deployment', [CompletionResultType]::ParameterName, 'Follow this deployment to its end and exit with its outcome')
-            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Start after this event id (replays what came after it, on servers that keep events)')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Start after this event id, replaying what came after it (on servers that keep events): an integer (ctl server; innominatus'' nanosecond ids) or nchan''s TIME:TAG')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Stop watching after this long, e.g. 90s, 10m (exit code 3); no limit by default')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Declare the event stream dead after this long without a byte (keep-alives count), and reconnect; keep it above the server''s keep-alive interval (15s on ctl server, 30s on innominatus)')
             [CompletionResult]::new('--retry-budget', '--retry-budget', [CompletionResultType]::ParameterName, 'Keep reconnecting a lost event stream for this long before giving up (exit code 5); a stream back within it resumes where it left off')
@@ -173,19 +173,13 @@ Register-ArgumentCompleter -Native -CommandName 'ctl' -ScriptBlock {
             break
         }
         'ctl;validate' {
-            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Platform server base URL [default: http://localhost:8081]')
-            [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
             [CompletionResult]::new('--icons', '--icons', [CompletionResultType]::ParameterName, 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)')
             [CompletionResult]::new('--timestamps', '--timestamps', [CompletionResultType]::ParameterName, 'Timestamp column of event lines')
-            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Named context from the config file: its server and API key (overrides current-context)')
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]')
-            [CompletionResult]::new('--certificate-authority', '--certificate-authority', [CompletionResultType]::ParameterName, 'PEM file of the certificate authorities to trust for an https server, instead of the system''s')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
-            [CompletionResult]::new('--insecure-skip-tls-verify', '--insecure-skip-tls-verify', [CompletionResultType]::ParameterName, 'Do not check the https server''s certificate (insecure: for test servers only; warns on every run)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')

@@ -625,20 +625,12 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__validate)
-            opts="-o -q -v -h --server --api-key --output --color --quiet --icons --timestamps --context --config --certificate-authority --insecure-skip-tls-verify --verbose --help"
+            opts="-o -q -v -h --output --color --quiet --icons --timestamps --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --server)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --api-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --output)
                     COMPREPLY=($(compgen -W "text json wide" -- "${cur}"))
                     return 0
@@ -657,18 +649,6 @@ _ctl() {
                     ;;
                 --timestamps)
                     COMPREPLY=($(compgen -W "local utc relative none" -- "${cur}"))
-                    return 0
-                    ;;
-                --context)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --certificate-authority)
-                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

@@ -78,7 +78,7 @@ set edit:completion:arg-completer[ctl] = {|@words|
         }
         &'ctl;watch'= {
             cand --deployment 'Follow this deployment to its end and exit with its outcome'
-            cand --since 'Start after this event id (replays what came after it, on servers that keep events)'
+            cand --since 'Start after this event id, replaying what came after it (on servers that keep events): an integer (ctl server; innominatus'' nanosecond ids) or nchan''s TIME:TAG'
             cand --timeout 'Stop watching after this long, e.g. 90s, 10m (exit code 3); no limit by default'
             cand --idle-timeout 'Declare the event stream dead after this long without a byte (keep-alives count), and reconnect; keep it above the server''s keep-alive interval (15s on ctl server, 30s on innominatus)'
             cand --retry-budget 'Keep reconnecting a lost event stream for this long before giving up (exit code 5); a stream back within it resumes where it left off'
@@ -164,19 +164,13 @@ set edit:completion:arg-completer[ctl] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'ctl;validate'= {
-            cand --server 'Platform server base URL [default: http://localhost:8081]'
-            cand --api-key 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)'
             cand -o 'Output format: human-readable text, or one JSON object per line on stdout'
             cand --output 'Output format: human-readable text, or one JSON object per line on stdout'
             cand --color 'When to use colour'
             cand --icons 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)'
             cand --timestamps 'Timestamp column of event lines'
-            cand --context 'Named context from the config file: its server and API key (overrides current-context)'
-            cand --config 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]'
-            cand --certificate-authority 'PEM file of the certificate authorities to trust for an https server, instead of the system''s'
             cand -q 'Print only the essential output (event lines or JSON); no banners or notes'
             cand --quiet 'Print only the essential output (event lines or JSON); no banners or notes'
-            cand --insecure-skip-tls-verify 'Do not check the https server''s certificate (insecure: for test servers only; warns on every run)'
             cand -v 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
             cand --verbose 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
             cand -h 'Print help (see more with ''--help'')'

@@ -88,7 +88,7 @@ complete -c ctl -n "__fish_ctl_using_subcommand deploy" -l insecure-skip-tls-ver
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand deploy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l deployment -d 'Follow this deployment to its end and exit with its outcome' -r
-complete -c ctl -n "__fish_ctl_using_subcommand watch" -l since -d 'Start after this event id (replays what came after it, on servers that keep events)' -r
+complete -c ctl -n "__fish_ctl_using_subcommand watch" -l since -d 'Start after this event id, replaying what came after it (on servers that keep events): an integer (ctl server; innominatus\' nanosecond ids) or nchan\'s TIME:TAG' -r
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l timeout -d 'Stop watching after this long, e.g. 90s, 10m (exit code 3); no limit by default' -r
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l idle-timeout -d 'Declare the event stream dead after this long without a byte (keep-alives count), and reconnect; keep it above the server\'s keep-alive interval (15s on ctl server, 30s on innominatus)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand watch" -l retry-budget -d 'Keep reconnecting a lost event stream for this long before giving up (exit code 5); a stream back within it resumes where it left off' -r
@@ -185,8 +185,6 @@ complete -c ctl -n "__fish_ctl_using_subcommand delete" -s q -l quiet -d 'Print 
 complete -c ctl -n "__fish_ctl_using_subcommand delete" -l insecure-skip-tls-verify -d 'Do not check the https server\'s certificate (insecure: for test servers only; warns on every run)'
 complete -c ctl -n "__fish_ctl_using_subcommand delete" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand delete" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c ctl -n "__fish_ctl_using_subcommand validate" -l server -d 'Platform server base URL [default: http://localhost:8081]' -r
-complete -c ctl -n "__fish_ctl_using_subcommand validate" -l api-key -d 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)' -r
 complete -c ctl -n "__fish_ctl_using_subcommand validate" -s o -l output -d 'Output format: human-readable text, or one JSON object per line on stdout' -r -f -a "text\t'Timestamped lines with icons, for people'
 json\t'One JSON object per line (NDJSON), for scripts'
 wide\t'Text with more columns (`ctl list`, `ctl status`); other commands treat it as text'"
@@ -200,11 +198,7 @@ complete -c ctl -n "__fish_ctl_using_subcommand validate" -l timestamps -d 'Time
 utc\t'`[14:04:01]` in UTC'
 relative\t'`[+12.3s]` since the command started'
 none\t'No timestamp'"
-complete -c ctl -n "__fish_ctl_using_subcommand validate" -l context -d 'Named context from the config file: its server and API key (overrides current-context)' -r
-complete -c ctl -n "__fish_ctl_using_subcommand validate" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]' -r -F
-complete -c ctl -n "__fish_ctl_using_subcommand validate" -l certificate-authority -d 'PEM file of the certificate authorities to trust for an https server, instead of the system\'s' -r -F
 complete -c ctl -n "__fish_ctl_using_subcommand validate" -s q -l quiet -d 'Print only the essential output (event lines or JSON); no banners or notes'
-complete -c ctl -n "__fish_ctl_using_subcommand validate" -l insecure-skip-tls-verify -d 'Do not check the https server\'s certificate (insecure: for test servers only; warns on every run)'
 complete -c ctl -n "__fish_ctl_using_subcommand validate" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
 complete -c ctl -n "__fish_ctl_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ctl -n "__fish_ctl_using_subcommand completion" -s v -l verbose -d 'More detail: event ids, providers and data; repeat (-vv) for full error chains'

@@ -46,6 +46,7 @@ impl Cli {
         let mut cmd = command();
         let mut matches = cmd.try_get_matches_from_mut(args)?;
         reject_client_options(&mut cmd, &matches)?;
+        reject_watch_options_without_watch(&mut cmd, &matches)?;
         Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
     }
 }
@@ -70,8 +71,23 @@ const CLIENT_OPTIONS: [&str; 11] = [
     "insecure_skip_tls_verify",
 ];
 
+/// Client commands that talk to no server (`validate` checks files locally): the options that
+/// choose and reach a server mean nothing to them, so their help leaves those out. Typed, they
+/// are accepted and ignored, so a command line built for the other commands still works.
+const OFFLINE_COMMANDS: [&str; 1] = ["validate"];
+
+/// The global options that choose and reach a server (ids of [`GlobalArgs`] fields).
+const SERVER_OPTIONS: [&str; 6] = [
+    "server",
+    "api_key",
+    "context",
+    "config",
+    "certificate_authority",
+    "insecure_skip_tls_verify",
+];
+
 /// The command line definition: [`Cli`] with the client's options hidden from the help of the
-/// `LOCAL_COMMANDS`. Parsing, `--help` and the man page use it; the completion scripts use
+/// `LOCAL_COMMANDS`, and the server options from that of the `OFFLINE_COMMANDS`. Parsing, `--help` and the man page use it; the completion scripts use
 /// [`documented_command`].
 pub fn command() -> clap::Command {
     let mut cmd = Cli::command();
@@ -85,6 +101,15 @@ pub fn command() -> clap::Command {
         .collect();
     for name in LOCAL_COMMANDS {
         cmd = cmd.mut_subcommand(name, |sub| sub.args(hidden.iter().cloned()));
+    }
+    let server_only = || {
+        hidden
+            .iter()
+            .filter(|a| SERVER_OPTIONS.contains(&a.get_id().as_str()))
+            .cloned()
+    };
+    for name in OFFLINE_COMMANDS {
+        cmd = cmd.mut_subcommand(name, |sub| sub.args(server_only()));
     }
     cmd
 }
@@ -109,11 +134,17 @@ pub fn documented_command() -> clap::Command {
     // In their order: each one mutated moves to the end.
     for name in names {
         let local = LOCAL_COMMANDS.contains(&name.as_str());
+        let offline = OFFLINE_COMMANDS.contains(&name.as_str());
         cmd = cmd.mut_subcommand(&name, |sub| {
             if local {
                 sub
             } else {
-                sub.args(client.iter().cloned())
+                sub.args(
+                    client
+                        .iter()
+                        .filter(|a| !(offline && SERVER_OPTIONS.contains(&a.get_id().as_str())))
+                        .cloned(),
+                )
             }
         });
     }
@@ -159,9 +190,57 @@ fn reject_client_options(cmd: &mut clap::Command, matches: &ArgMatches) -> Resul
     Ok(())
 }
 
+/// The options of `ctl deploy` that only tune watching (ids of [`DeployArgs`] fields).
+const DEPLOY_WATCH_OPTIONS: [&str; 5] = [
+    "all",
+    "timeout",
+    "idle_timeout",
+    "retry_budget",
+    "max_event_size",
+];
+
+/// `ctl deploy app.yaml --timeout 30s` without `-w` submits and exits at once: the timeout the
+/// user asked for would silently do nothing. Such an option typed without `-w` (or `--local`,
+/// which implies it) is a usage error. Values from the environment (`CTL_IDLE_TIMEOUT`, ...)
+/// are not typed, so a shell set up for watching still submits.
+fn reject_watch_options_without_watch(
+    cmd: &mut clap::Command,
+    matches: &ArgMatches,
+) -> Result<(), clap::Error> {
+    let Some(("deploy", sub_matches)) = matches.subcommand() else {
+        return Ok(());
+    };
+    if sub_matches.get_flag("watch") || sub_matches.get_flag("local") {
+        return Ok(());
+    }
+    let Some(id) = DEPLOY_WATCH_OPTIONS
+        .into_iter()
+        .find(|id| sub_matches.value_source(id) == Some(ValueSource::CommandLine))
+    else {
+        return Ok(());
+    };
+    let sub = cmd
+        .find_subcommand_mut("deploy")
+        .expect("deploy is defined");
+    let long = sub
+        .get_arguments()
+        .find(|a| a.get_id() == id)
+        .and_then(|a| a.get_long())
+        .unwrap_or(id)
+        .to_owned();
+    Err(sub.error(
+        clap::error::ErrorKind::ArgumentConflict,
+        format!(
+            "--{long} only applies while watching: add -w (or --local) to follow the deployment, or leave it out"
+        ),
+    ))
+}
+
 /// Options that apply to every command. They are `global`, so `ctl deploy app.yaml -o json`
-/// works as well as `ctl -o json deploy app.yaml`.
+/// works as well as `ctl -o json deploy app.yaml`; every help lists them under their own
+/// heading, apart from the command's own options.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Platform server base URL [default: http://localhost:8081]
     #[arg(long, global = true, env = "CTL_SERVER", value_name = "URL")]
@@ -400,6 +479,97 @@ mod tests {
             2
         );
         assert!(Cli::try_parse_args(["ctl", "watch", "app", "--server", "http://x"]).is_ok());
+    }
+
+    #[test]
+    fn watch_options_of_deploy_need_watch() {
+        for option in [
+            &["--all"][..],
+            &["--timeout", "5s"],
+            &["--idle-timeout", "5s"],
+            &["--retry-budget", "5s"],
+            &["--max-event-size", "4KiB"],
+        ] {
+            let mut args = vec!["ctl", "deploy", "app.yaml"];
+            args.extend_from_slice(option);
+            let err = Cli::try_parse_args(&args).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+            assert_eq!(err.exit_code(), 2);
+            assert!(
+                err.to_string()
+                    .contains(&format!("{} only applies while watching", option[0])),
+                "{err}"
+            );
+            for watch in ["-w", "--local"] {
+                let mut ok = args.clone();
+                ok.push(watch);
+                assert!(Cli::try_parse_args(&ok).is_ok(), "{ok:?}");
+            }
+        }
+        assert!(Cli::try_parse_args(["ctl", "deploy", "app.yaml"]).is_ok());
+    }
+
+    #[test]
+    fn since_takes_event_ids_only() {
+        for good in ["42", "1731430000123456789", "1796224518:11"] {
+            let cli = Cli::try_parse_args(["ctl", "watch", "shop", "--since", good]);
+            assert!(cli.is_ok(), "{good}");
+        }
+        for bad in ["abc", "", "-1", "4 2", "12:", ":3", "1:2:3", "0x10"] {
+            let since = format!("--since={bad}");
+            let err = Cli::try_parse_args(["ctl", "watch", "shop", &since]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad}");
+            assert!(
+                err.to_string().contains("expected an event id"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    /// Each command's help: its own options first, the global ones under their own heading;
+    /// `validate`, which talks to no server, lists no server options.
+    #[test]
+    fn help_puts_global_options_under_their_own_heading() {
+        let mut cmd = command();
+        cmd.build();
+        let deploy = cmd
+            .find_subcommand_mut("deploy")
+            .unwrap()
+            .render_help()
+            .to_string();
+        let (own, global) = deploy
+            .split_once("Global options:")
+            .unwrap_or_else(|| panic!("no global heading:\n{deploy}"));
+        assert!(
+            own.contains("--watch") && own.contains("--timeout"),
+            "{deploy}"
+        );
+        assert!(
+            !own.contains("--api-key") && !own.contains("--output"),
+            "{deploy}"
+        );
+        assert!(
+            global.contains("--api-key") && global.contains("--output"),
+            "{deploy}"
+        );
+        assert!(!global.contains("--watch"), "{deploy}");
+
+        let validate = cmd
+            .find_subcommand_mut("validate")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for option in SERVER_OPTIONS {
+            let flag = format!("--{}", option.replace('_', "-"));
+            assert!(
+                !validate.contains(&flag),
+                "{flag} in `ctl validate --help`:\n{validate}"
+            );
+        }
+        assert!(validate.contains("--output"), "{validate}");
+        // Still accepted, so a shared command line works.
+        assert!(Cli::try_parse_args(["ctl", "validate", "a.yaml", "--server", "http://x"]).is_ok());
+        assert!(Cli::try_parse_args(["ctl", "--server", "http://x", "validate", "a.yaml"]).is_ok());
     }
 
     #[test]

@@ -100,6 +100,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The application `app` is not on the server: said the same way by every command that
+    /// names one (`watch`, `status`), with where to look instead.
+    pub fn unknown_app(app: &str) -> Error {
+        Error::NotFound {
+            what: format!("the server has no application {:?}", sanitize(app)),
+            hint: "`ctl list` shows the applications it has".to_owned(),
+        }
+    }
+
     /// The exit status this error ends the process with.
     pub fn exit_status(&self) -> ExitStatus {
         match self {

@@ -207,7 +207,8 @@ macro_rules! event_kinds {
         /// Every event type of PROTOCOL.md (A.4 and B.2), plus a catch-all so that a newer
         /// server's types never break an older client.
         ///
-        /// `data` keys by type (all optional when reading):
+        /// `data` keys by type (all optional when reading; docs/events.md is the reference, and
+        /// `tests/e2e/docs.rs` checks it against the server):
         ///
         /// | type | keys |
         /// | --- | --- |
@@ -216,13 +217,14 @@ macro_rules! event_kinds {
         /// | `provider.resolved` | `provider_name`, `workflow_name` |
         /// | `workflow.*` | `workflow_name`, `execution_id`, `total_steps`, `resource_name` |
         /// | `workflow.failed` | `error`, `step_name` |
-        /// | `step.*` | `workflow_name`, `step_name`, `step_number`, `total_steps`, `resource_name` |
+        /// | `step.*` | the `workflow.*` keys, `step_name`, `step_number` |
         /// | `step.progress` | `message` |
         /// | `step.failed`, `resource.failed` | `error` |
         /// | `resource.active` | `new_state`, `workflow_execution_id` |
         /// | `deployment.started` | `resources` (list of `{name,type}`), `total_resources` |
         /// | `deployment.completed` | `duration_ms`, `resources` |
         /// | `deployment.failed` | `error`, `failed_resources` (list of names), `duration_ms` |
+        /// | `application.deleted` | `resources` (list of names) |
         /// | `stream.gap` | `requested_since`, `first_available` |
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
         pub enum EventKind {

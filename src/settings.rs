@@ -470,13 +470,26 @@ impl Settings {
 /// bodiless GET (PROTOCOL.md A.1).
 pub fn normalize_server(raw: &str) -> Result<String, Error> {
     let trimmed = raw.trim();
+    // A password in the URL must not reach a message.
+    let shown = redact_url(trimmed);
     let with_scheme = if trimmed.contains("://") {
         trimmed.to_owned()
     } else {
+        // `http//host` or `https:/host` would otherwise become a request to a host named
+        // `http`, failing late with a DNS error (exit 5) instead of a usage error.
+        let lower = trimmed.to_ascii_lowercase();
+        let misspelt = ["https", "http"].into_iter().find(|scheme| {
+            lower
+                .strip_prefix(scheme)
+                .is_some_and(|rest| rest.starts_with("//") || rest.starts_with(":/"))
+        });
+        if let Some(scheme) = misspelt {
+            return Err(Error::Usage(format!(
+                "invalid server URL {shown:?}: the scheme is misspelt (expected {scheme}://HOST[:PORT], e.g. http://localhost:8081)"
+            )));
+        }
         format!("http://{trimmed}")
     };
-    // A password in the URL must not reach a message.
-    let shown = redact_url(trimmed);
     let url = reqwest::Url::parse(&with_scheme).map_err(|e| {
         Error::Usage(format!(
             "invalid server URL {shown:?}: {e} (expected e.g. http://localhost:8081)"
@@ -552,6 +565,13 @@ mod tests {
         );
         assert!(matches!(normalize_server("ftp://h"), Err(Error::Usage(_))));
         assert!(matches!(normalize_server("http://"), Err(Error::Usage(_))));
+        for typo in ["http//bad", "https//bad:1", "http:/bad", "HTTP//bad"] {
+            let err = normalize_server(typo).unwrap_err();
+            assert!(
+                matches!(&err, Error::Usage(m) if m.contains("misspelt")),
+                "{typo}: {err}"
+            );
+        }
         assert!(matches!(
             normalize_server("http://h/?x=1"),
             Err(Error::Usage(_))

@@ -410,7 +410,7 @@ impl EventWatch {
                 status: None,
                 message: format!(
                     "the event stream was not answered within {}",
-                    humantime::format_duration(self.options.idle_timeout)
+                    crate::render::text::human_duration(self.options.idle_timeout)
                 ),
             })??;
         let parser = SseParser::with_limit(self.options.max_event_bytes)
@@ -463,7 +463,7 @@ impl EventWatch {
                 Err(_) if Instant::now() < idle_at => self.end_replay(),
                 Err(_) => self.lose(format!(
                     "no data for {}",
-                    humantime::format_duration(self.options.idle_timeout)
+                    crate::render::text::human_duration(self.options.idle_timeout)
                 )),
             }
         }
@@ -670,7 +670,7 @@ impl EventWatch {
             self.reconnect_at = None;
             self.gave_up = Some(format!(
                 "{reason}; the event stream could not be re-established within {} ({} attempts)",
-                humantime::format_duration(self.options.retry_budget),
+                crate::render::text::human_duration(self.options.retry_budget),
                 self.backoff.attempts().saturating_sub(1)
             ));
             return;
@@ -1142,7 +1142,7 @@ mod tests {
         let Some(Error::StreamLost(message)) = err else {
             panic!("expected StreamLost, got {err:?}");
         };
-        assert!(message.contains("within 1m"), "{message}");
+        assert!(message.contains("within 1m00s"), "{message}");
         assert!(waited <= Duration::from_secs(60), "{waited:?}");
         let attempts: Vec<u32> = notices(&items)
             .iter()

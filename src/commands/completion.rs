@@ -115,9 +115,79 @@ pub fn man_page() -> io::Result<Vec<u8>> {
             }
         }
     }
-    top.render_extra_section(&mut out)?;
+    // The reference sections a man page reader looks for, in place of clap_mangen's EXTRA
+    // (the `--help` epilogue reflowed into one paragraph).
+    writeln!(out, ".SH \"EXIT STATUS\"")?;
+    for status in ExitStatus::ALL {
+        definition(&mut out, &status.code().to_string(), status.meaning())?;
+    }
+    writeln!(out, ".SH ENVIRONMENT")?;
+    for (names, meaning) in readme_table("Environment") {
+        definition(&mut out, &names, &meaning)?;
+    }
+    writeln!(
+        out,
+        ".PP\nPrecedence: command\\-line flag > environment variable > config file context > default."
+    )?;
+    writeln!(out, ".SH FILES")?;
+    for (file, meaning) in FILES {
+        definition(&mut out, file, meaning)?;
+    }
     top.render_version_section(&mut out)?;
     Ok(dedupe_preamble(&out))
+}
+
+/// The files `ctl` reads, for the man page's FILES section.
+const FILES: [(&str, &str); 2] = [
+    (
+        "$XDG_CONFIG_HOME/ctl/config.yaml",
+        "The config file: named contexts (server, API key, TLS) and the current one. ~/.config/ctl/config.yaml when XDG_CONFIG_HOME is unset; --config or CTL_CONFIG names another.",
+    ),
+    (
+        "~/.innominatus/credentials",
+        "The API key innominatus' own CLI stores at login; used when no flag, variable or context gives one.",
+    ),
+];
+
+/// The README, whose tables are the reference the man page repeats: one source, so the two
+/// cannot disagree (the committed man page is regenerated when the README changes).
+const README: &str = include_str!("../../README.md");
+
+/// The rows of the README's table under `## {title}`: first cell (names, without backticks)
+/// and second cell (meaning).
+fn readme_table(title: &str) -> Vec<(String, String)> {
+    let heading = format!("## {title}");
+    README
+        .lines()
+        .skip_while(|l| *l != heading)
+        .skip(1)
+        .take_while(|l| !l.starts_with("## "))
+        .filter(|l| l.starts_with("| `"))
+        .filter_map(|row| {
+            let inner = row.trim().trim_start_matches('|').trim_end_matches('|');
+            let (names, meaning) = inner.split_once(" | ")?;
+            Some((
+                names.trim().replace('`', ""),
+                meaning.trim().replace('`', ""),
+            ))
+        })
+        .collect()
+}
+
+/// One `.TP` definition: the term in bold, the text indented under it.
+fn definition(out: &mut Vec<u8>, term: &str, text: &str) -> io::Result<()> {
+    writeln!(out, ".TP\n\\fB{}\\fR\n{}", roff(term), roff(text))
+}
+
+/// Text made safe for a roff line: backslashes escaped, hyphens literal, and a leading `.` or
+/// `'` (a request) neutralised.
+fn roff(text: &str) -> String {
+    let escaped = text.replace('\\', "\\e").replace('-', "\\-");
+    if escaped.starts_with('.') || escaped.starts_with('\'') {
+        format!("\\&{escaped}")
+    } else {
+        escaped
+    }
 }
 
 /// Every clap_mangen `render_*` call starts with the same two-line quote-character preamble;
@@ -203,6 +273,51 @@ mod tests {
         }
     }
 
+    /// The reference sections a man page reader expects, filled from the exit-code table, the
+    /// README's environment table and the files `ctl` reads, instead of clap_mangen's EXTRA.
+    #[test]
+    fn man_page_has_exit_status_environment_and_files_sections() {
+        let page = String::from_utf8(man_page().unwrap()).unwrap();
+        let section = |name: &str| -> String {
+            let start = page
+                .find(&format!("\n.SH {name}\n"))
+                .unwrap_or_else(|| panic!("no {name} section"));
+            let rest = &page[start + 1..];
+            let end = rest[4..].find("\n.SH ").map_or(rest.len(), |i| i + 4);
+            rest[..end].to_owned()
+        };
+        assert!(!page.contains(".SH EXTRA"), "no EXTRA section");
+        let exit = section("\"EXIT STATUS\"");
+        for status in ExitStatus::ALL {
+            assert!(
+                exit.contains(&format!(".TP\n\\fB{}\\fR\n", status.code())),
+                "{status:?}: {exit}"
+            );
+        }
+        let environment = section("ENVIRONMENT");
+        let names = readme_table("Environment");
+        assert!(names.len() >= 20, "{names:?}");
+        for variable in [
+            "CTL_SERVER",
+            "NO_COLOR",
+            "CTL_CONFIG",
+            "RUST_LOG",
+            "HTTPS_PROXY",
+        ] {
+            assert!(environment.contains(variable), "{variable}: {environment}");
+        }
+        assert!(environment.contains("Precedence"), "{environment}");
+        let files = section("FILES");
+        assert!(files.contains("config.yaml"), "{files}");
+        assert!(files.contains("credentials"), "{files}");
+    }
+
+    #[test]
+    fn roff_text_cannot_start_a_request() {
+        assert_eq!(roff(".hidden"), "\\&.hidden");
+        assert_eq!(roff("a\\b-c"), "a\\eb\\-c");
+    }
+
     #[test]
     fn completions_offer_client_options_to_client_commands_only() {
         let fish = String::from_utf8(completion_script(Shell::Fish)).unwrap();
@@ -212,10 +327,13 @@ mod tests {
                     && l.contains(&format!(" -l {option} "))
             })
         };
-        for sub in ["deploy", "watch", "status", "list", "delete", "validate"] {
+        for sub in ["deploy", "watch", "status", "list", "delete"] {
             assert!(offers(sub, "api-key"), "{sub} --api-key");
             assert!(offers(sub, "verbose"), "{sub} --verbose");
         }
+        // `validate` talks to no server: its output options, not the server's.
+        assert!(!offers("validate", "api-key") && !offers("validate", "server"));
+        assert!(offers("validate", "output"));
         for sub in ["server", "completion", "man"] {
             assert!(!offers(sub, "api-key"), "{sub} --api-key");
             assert!(!offers(sub, "output"), "{sub} --output");

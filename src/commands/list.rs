@@ -16,6 +16,7 @@ use crate::cli::OutputFormat;
 use crate::client::ApiClient;
 use crate::error::Error;
 use crate::exit::ExitStatus;
+use crate::render::palette::Palette;
 use crate::render::text::sanitize;
 use crate::render::{JSON_SCHEMA_VERSION, Reporter};
 use crate::settings::Settings;
@@ -81,6 +82,7 @@ pub async fn run(_args: ListArgs, settings: Settings) -> Result<ExitStatus, Erro
             &applications,
             settings.output == OutputFormat::Wide,
             Utc::now(),
+            reporter.palette(),
         )
     };
     let list = AppList {
@@ -126,7 +128,7 @@ pub(crate) fn app_item(name: &str, value: &Value) -> AppItem {
     }
 }
 
-fn render_table(apps: &[AppItem], wide: bool, now: DateTime<Utc>) -> String {
+fn render_table(apps: &[AppItem], wide: bool, now: DateTime<Utc>, palette: Palette) -> String {
     let dash = || "-".to_owned();
     let show = |v: &Option<String>| v.as_deref().map(|s| sanitize(s).into_owned());
     let mut headers = vec!["NAME", "STATUS", "DEPLOYMENT", "UPDATED"];
@@ -138,7 +140,9 @@ fn render_table(apps: &[AppItem], wide: bool, now: DateTime<Utc>) -> String {
         .map(|app| {
             let mut row = vec![
                 sanitize(&app.name).into_owned(),
-                show(&app.latest_deployment_status).unwrap_or_else(dash),
+                show(&app.latest_deployment_status)
+                    .map(|s| palette.state(&s))
+                    .unwrap_or_else(dash),
                 show(&app.latest_deployment_id).unwrap_or_else(dash),
                 app.updated_at
                     .as_deref()
@@ -170,7 +174,8 @@ pub(crate) fn age(rfc3339: &str, now: DateTime<Utc>) -> Option<String> {
 
 /// Left-aligned columns two spaces apart; the last column is not padded. No trailing newline.
 pub(crate) fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
-    let width = |s: &str| s.chars().count();
+    // Cells may be coloured: escape codes take no columns.
+    let width = |s: &str| console::measure_text_width(s);
     let mut widths: Vec<usize> = headers.iter().map(|h| width(h)).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -243,12 +248,12 @@ mod tests {
             latest_deployment_id: Some("3".into()),
             latest_deployment_status: Some("succeeded".into()),
         }];
-        let narrow = render_table(&apps, false, now);
+        let narrow = render_table(&apps, false, now, Palette::plain());
         assert_eq!(
             narrow,
             "NAME  STATUS     DEPLOYMENT  UPDATED\nshop  succeeded  3           1m ago"
         );
-        let wide = render_table(&apps, true, now);
+        let wide = render_table(&apps, true, now, Palette::plain());
         assert!(wide.starts_with("NAME  STATUS     DEPLOYMENT  UPDATED  TEAM     CREATED"));
         assert!(wide.contains("2024-11-12T15:04:05Z"));
     }

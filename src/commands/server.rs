@@ -247,8 +247,13 @@ fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Logs go to stderr: stdout belongs to data output. `try_init` because an embedding
     // process (or a test) may have installed a subscriber already.
+    // Colour only on a terminal, and never under NO_COLOR: `ctl server 2> log` must leave a
+    // plain log file, not one full of escape codes.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(|| LogWriter(std::io::stderr()))
         // On a failed write the subscriber would report it with `eprintln!`, which panics
         // when stderr is the thing that failed.

@@ -2,7 +2,8 @@
 //! server's state of record (`GET /api/applications/<name>`, `GET /api/deployments/<id>`,
 //! `GET /api/resources?app=`).
 //!
-//! An unknown application is the server's 404 (exit 4). On servers without deployments the
+//! An unknown application is the server's 404: exit 4, naming the app and suggesting
+//! `ctl list`. On servers without deployments the
 //! deployment part is simply absent. `-o json` writes one `application.status` object
 //! (`docs/json-output.md`).
 
@@ -18,6 +19,7 @@ use crate::cli::OutputFormat;
 use crate::client::ApiClient;
 use crate::error::Error;
 use crate::exit::ExitStatus;
+use crate::render::palette::Palette;
 use crate::render::text::{human_duration, sanitize};
 use crate::render::{JSON_SCHEMA_VERSION, Reporter};
 use crate::settings::Settings;
@@ -95,7 +97,11 @@ pub async fn run(args: StatusArgs, settings: Settings) -> Result<ExitStatus, Err
     let mut reporter = Reporter::new(&settings, false);
     let app: Value = client
         .get_json(&format!("/api/applications/{}", args.app))
-        .await?;
+        .await
+        .map_err(|e| match e {
+            Error::Rejected { status: 404, .. } => Error::unknown_app(&args.app),
+            other => other,
+        })?;
     let deployment = match text(&app, "latest_deployment_id") {
         Some(id) => {
             let body: Value = client.get_json(&format!("/api/deployments/{id}")).await?;
@@ -127,7 +133,11 @@ pub async fn run(args: StatusArgs, settings: Settings) -> Result<ExitStatus, Err
         deployment,
         resources,
     };
-    let shown = render_text(&status, settings.output == OutputFormat::Wide);
+    let shown = render_text(
+        &status,
+        settings.output == OutputFormat::Wide,
+        reporter.palette(),
+    );
     reporter.output(&shown, &status)?;
     Ok(ExitStatus::Success)
 }
@@ -172,7 +182,7 @@ fn resource_infos(body: &Value) -> Vec<ResourceInfo> {
     out
 }
 
-fn render_text(status: &AppStatus, wide: bool) -> String {
+fn render_text(status: &AppStatus, wide: bool, palette: Palette) -> String {
     let clean = |s: &str| sanitize(s).into_owned();
     let now = Utc::now();
     let mut rows: Vec<(&str, String)> = vec![("Application", clean(&status.app_name))];
@@ -190,7 +200,7 @@ fn render_text(status: &AppStatus, wide: bool) -> String {
     }
     match &status.deployment {
         Some(d) => {
-            let mut line = format!("{} {}", clean(&d.id), clean(&d.status));
+            let mut line = format!("{} {}", clean(&d.id), palette.state(&clean(&d.status)));
             match (d.duration_ms, &d.started_at) {
                 (Some(ms), _) => line.push_str(&format!(
                     " after {}",
@@ -227,7 +237,11 @@ fn render_text(status: &AppStatus, wide: bool) -> String {
             .resources
             .iter()
             .map(|r| {
-                let mut row = vec![clean(&r.name), clean(&r.kind), clean(&r.state)];
+                let mut row = vec![
+                    clean(&r.name),
+                    clean(&r.kind),
+                    palette.state(&clean(&r.state)),
+                ];
                 if wide {
                     row.push(
                         r.updated_at
@@ -293,7 +307,7 @@ mod tests {
                 id: None,
             }],
         };
-        let text = render_text(&status, false);
+        let text = render_text(&status, false, Palette::plain());
         assert!(text.contains("Deployment:   3 failed after 2s"), "{text}");
         assert!(text.contains("Error:        db: quota"), "{text}");
         assert!(!text.contains('\x1b'), "server text is sanitised");

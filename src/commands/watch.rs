@@ -54,8 +54,9 @@ pub struct WatchArgs {
     #[arg(long)]
     pub follow: bool,
 
-    /// Start after this event id (replays what came after it, on servers that keep events)
-    #[arg(long, value_name = "ID")]
+    /// Start after this event id, replaying what came after it (on servers that keep events):
+    /// an integer (ctl server; innominatus' nanosecond ids) or nchan's TIME:TAG
+    #[arg(long, value_name = "ID", value_parser = parse_event_id)]
     pub since: Option<String>,
 
     /// Also show internal events (stream bookkeeping, unknown event types)
@@ -69,6 +70,27 @@ pub struct WatchArgs {
     /// How the event stream is kept alive.
     #[command(flatten)]
     pub stream: StreamArgs,
+}
+
+/// Checks a `--since` id before any request, so a typo is a usage error (exit 2) rather than
+/// the server's 400 (exit 4) or, on servers that ignore a bad `Last-Event-ID`, a silent replay
+/// from the start. Every id the servers `ctl` speaks to send is one of two shapes: decimal
+/// digits (ctl server's integers, innominatus' nanosecond timestamps) or nchan's `TIME:TAG`,
+/// two runs of digits joined by a colon.
+pub(crate) fn parse_event_id(text: &str) -> Result<String, String> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let valid = match text.split_once(':') {
+        None => digits(text),
+        Some((time, tag)) => digits(time) && digits(tag),
+    };
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(
+            "expected an event id: an integer (e.g. 42) or nchan's TIME:TAG (e.g. 1796224518:11)"
+                .to_owned(),
+        )
+    }
 }
 
 /// What `GET /api/applications` says of one app. Our server's keys; other servers may send
@@ -269,10 +291,7 @@ async fn plan(client: &ApiClient, args: &WatchArgs) -> Result<Plan, Error> {
 }
 
 fn unknown_app(app: &str) -> Error {
-    Error::NotFound {
-        what: format!("the server has no application {app:?}"),
-        hint: "`ctl list` shows the applications it has".to_owned(),
-    }
+    Error::unknown_app(app)
 }
 
 /// A deployment id must be one of this app's: one the server does not know, or one of another

@@ -384,12 +384,21 @@ impl Reporter {
         self.begin_log(app)
     }
 
-    /// The answer to a submission without `-w`.
+    /// The answer to a submission without `-w`: the command's result, so `--quiet` keeps it.
+    /// Quiet text is the deployment id alone (`ID=$(ctl deploy app.yaml -q)`), or the server's
+    /// message on a server without deployment ids; the follow-up hint is a note and goes.
     pub fn submitted(&mut self, sub: &crate::client::Submission) -> io::Result<()> {
         if self.is_json() {
             let mut line = Vec::new();
             json::write_value(sub, &mut line)?;
             return self.emit_raw(Stream::Out, String::from_utf8_lossy(&line).trim_end());
+        }
+        if self.quiet {
+            let line = match &sub.deployment_id {
+                Some(id) => text::sanitize(id).into_owned(),
+                None => text::sanitize(&sub.message).into_owned(),
+            };
+            return self.emit(Stream::Out, &line);
         }
         let marker = match self.out_style.icons {
             text::Icons::Unicode => "✅",
@@ -403,10 +412,7 @@ impl Reporter {
                 text::sanitize(&sub.name)
             ));
         }
-        if !self.quiet {
-            self.emit(Stream::Out, &line)?;
-        }
-        Ok(())
+        self.emit(Stream::Out, &line)
     }
 
     fn style_for_banner(&self) -> &TextStyle {
@@ -758,6 +764,12 @@ impl Reporter {
     /// The marker set in use on stdout (`--icons`), for commands that build their own lines.
     pub fn icons(&self) -> text::Icons {
         self.out_style.icons
+    }
+
+    /// The colours in use on stdout (`--color`, `NO_COLOR`, whether it is a terminal), for
+    /// commands that build their own lines.
+    pub fn palette(&self) -> Palette {
+        self.out_style.palette
     }
 }
 

@@ -106,6 +106,19 @@ impl Palette {
     pub fn timestamp<T>(self, target: T) -> Styled<T> {
         self.paint(Tone::Dim, target)
     }
+
+    /// A state or status word in a table (`ctl list`, `ctl status`): `active` and `succeeded`
+    /// as successes, `failed` as a failure, anything still moving as a warning, the rest
+    /// plain, the same tones the event lines use for the same news.
+    pub fn state(self, word: &str) -> String {
+        let tone = match word {
+            "active" | "succeeded" => Tone::Success,
+            "failed" => Tone::Failure,
+            "running" | "requested" | "provisioning" | "pending" => Tone::Warning,
+            _ => Tone::Plain,
+        };
+        self.paint(tone, word).to_string()
+    }
 }
 
 #[cfg(test)]

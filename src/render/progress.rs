@@ -39,12 +39,22 @@ fn spinner_frames(icons: Icons) -> &'static [&'static str] {
     }
 }
 
-/// `1m30s`: elapsed time the way the heartbeat and the header row show it, in whole seconds.
+/// The separator between a row's parts: a middle dot, or under ASCII icons (`--icons ascii`,
+/// or a non-UTF-8 locale such as `LANG=C`, where the dot would print as mojibake) a hyphen.
+fn separator(icons: Icons) -> &'static str {
+    match icons {
+        Icons::Unicode => " · ",
+        Icons::Ascii => " - ",
+    }
+}
+
+/// `1m30s`: a running clock in [`human_duration`]'s format, in whole seconds (milliseconds would
+/// flicker).
 fn compact(d: Duration) -> String {
     if d.as_secs() == 0 {
         return "0s".to_owned();
     }
-    human_duration(Duration::from_secs(d.as_secs())).replace(' ', "")
+    human_duration(Duration::from_secs(d.as_secs()))
 }
 
 /// What one resource row says right now.
@@ -66,8 +76,9 @@ pub enum Settled {
 }
 
 /// The row for one resource: its state, its current step, and for a failure the step it
-/// failed at and the server's (shortened) error text. Pure, so it can be tested.
-pub fn row(state: &ResourceState) -> Row {
+/// failed at and the server's (shortened) error text, in the marker set of `icons`. Pure, so
+/// it can be tested.
+pub fn row(state: &ResourceState, icons: Icons) -> Row {
     let step = state
         .step
         .as_ref()
@@ -107,7 +118,7 @@ pub fn row(state: &ResourceState) -> Row {
             };
             let mut message = sanitize(word).into_owned();
             if let Some(step) = step {
-                message.push_str(" · ");
+                message.push_str(separator(icons));
                 message.push_str(&step);
             }
             Row {
@@ -191,11 +202,12 @@ impl Progress {
         elapsed: Duration,
     ) -> Self {
         let multi = MultiProgress::with_draw_target(target);
-        let header = multi.add(
-            ProgressBar::new_spinner()
-                .with_elapsed(elapsed)
-                .with_style(running_style(icons, "{spinner} {msg} · {elapsed_compact}")),
-        );
+        let header = multi.add(ProgressBar::new_spinner().with_elapsed(elapsed).with_style(
+            running_style(
+                icons,
+                &format!("{{spinner}} {{msg}}{}{{elapsed_compact}}", separator(icons)),
+            ),
+        ));
         header.set_message(format!("{}: starting", sanitize(app)));
         Progress {
             multi,
@@ -240,7 +252,7 @@ impl Progress {
             };
             let line = &mut self.lines[index];
             line.bar.set_prefix(label);
-            let now = row(state);
+            let now = row(state, self.icons);
             if line.shown.as_ref() != Some(&now) {
                 self.apply(index, now);
             }
@@ -268,7 +280,10 @@ impl Progress {
             None => (
                 running_style(
                     self.icons,
-                    &format!("  {{spinner}} {{prefix:<{width}}}  {{msg}} · {{elapsed_compact}}"),
+                    &format!(
+                        "  {{spinner}} {{prefix:<{width}}}  {{msg}}{}{{elapsed_compact}}",
+                        separator(self.icons)
+                    ),
                 ),
                 now.message.clone(),
             ),
@@ -502,7 +517,7 @@ mod tests {
         ];
         for (input, settled, message) in cases {
             assert_eq!(
-                row(&input),
+                row(&input, Icons::Unicode),
                 Row {
                     settled,
                     message: message.into()
@@ -512,7 +527,7 @@ mod tests {
         }
         let long = "x".repeat(200);
         assert!(
-            row(&state("failed", None, Some(&long)))
+            row(&state("failed", None, Some(&long)), Icons::Unicode)
                 .message
                 .ends_with("x...")
         );
@@ -579,10 +594,14 @@ mod tests {
         assert_eq!(&lines[..2], ["event one", "event two"], "{screen}");
         assert!(lines[2].contains("shop: 1/2 resources active"), "{screen}");
         assert!(
-            screen.contains("database (postgres)  provisioning · step 2/3 configure"),
+            screen.contains("database (postgres)  provisioning - step 2/3 configure"),
             "{screen}"
         );
         assert!(screen.contains("+ cache (redis)        active"), "{screen}");
+        assert!(
+            screen.is_ascii(),
+            "ASCII icons draw ASCII rows only: {screen}"
+        );
 
         // Ctrl-C: the terminal echoes `^C` where the cursor rests, then the rows are cleared.
         term.write_str("^C").unwrap();
@@ -600,6 +619,48 @@ mod tests {
             term.contents(),
             "event one\nevent two\nfooter",
             "stays cleared"
+        );
+    }
+
+    /// Under `LANG=C` the icons are ASCII, and so is every character of the rows: no middle
+    /// dot, no braille spinner, through a whole run of states and spinner frames.
+    #[test]
+    fn ascii_rows_are_ascii() {
+        let term = InMemoryTerm::new(10, 100);
+        let mut progress = Progress::new(
+            term.clone(),
+            "shop",
+            Icons::Ascii,
+            Palette::plain(),
+            Duration::from_secs(75),
+        );
+        let mut tracker = Tracker::new(Mode::Terminal, [("db", "postgres")]);
+        progress.update(&tracker);
+        for n in 1..=3 {
+            tracker.apply(&step("db", n));
+            progress.update(&tracker);
+            for _ in 0..6 {
+                progress.tick();
+                let screen = term.contents();
+                assert!(screen.is_ascii(), "{screen}");
+            }
+        }
+        let screen = term.contents();
+        assert!(
+            screen.contains("provisioning - step 3/3 configure - "),
+            "{screen}"
+        );
+        assert!(
+            screen.contains("shop: 0/1 resources active - 1m"),
+            "{screen}"
+        );
+        assert_eq!(
+            row(
+                &state("provisioning", Some((1, 2, "x")), None),
+                Icons::Ascii
+            )
+            .message,
+            "provisioning - step 1/2 x"
         );
     }
 

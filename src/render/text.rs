@@ -865,7 +865,7 @@ pub fn failure_reason(failed_resources: &[FailedResource], error: Option<&str>) 
 /// The heartbeat written while a watch waits with nothing to show and no progress rows:
 /// `still waiting: 2/3 resources active, 1m30s elapsed`.
 pub fn heartbeat(active: usize, total: usize, elapsed: Duration) -> String {
-    let elapsed = human_duration(elapsed).replace(' ', "");
+    let elapsed = human_duration(elapsed);
     if total == 0 {
         format!("still waiting: no resources reported yet, {elapsed} elapsed")
     } else {
@@ -968,8 +968,10 @@ pub fn footer(outcome: FooterOutcome, style: &TextStyle) -> String {
     format!("{rule}\n{line}\n{rule}")
 }
 
-/// A duration for people: `350ms`, `5s`, `1m 05s`, `2h 03m 04s` (rounded to the second from
-/// one second up).
+/// A duration for people, the one format every duration `ctl` prints is written in (footers,
+/// heartbeat, progress rows, `status`, error messages): `350ms`, `5s`, `1m05s`, `2h03m04s`
+/// (rounded to the second from one second up). Compact, with no spaces, so a duration is one
+/// word wherever it lands.
 pub fn human_duration(d: Duration) -> String {
     if d < Duration::from_secs(1) {
         return format!("{}ms", d.as_millis());
@@ -977,9 +979,9 @@ pub fn human_duration(d: Duration) -> String {
     let secs = (d.as_millis() + 500) / 1000;
     let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
     if h > 0 {
-        format!("{h}h {m:02}m {s:02}s")
+        format!("{h}h{m:02}m{s:02}s")
     } else if m > 0 {
-        format!("{m}m {s:02}s")
+        format!("{m}m{s:02}s")
     } else {
         format!("{s}s")
     }
@@ -1340,8 +1342,8 @@ mod tests {
         let failed = |ms: Value| {
             message(&Event::new(EventKind::DeploymentFailed, "").with("duration_ms", ms))
         };
-        assert_eq!(failed(json!(65_000)), "Deployment failed after 1m 05s");
-        assert_eq!(failed(json!("65000")), "Deployment failed after 1m 05s");
+        assert_eq!(failed(json!(65_000)), "Deployment failed after 1m05s");
+        assert_eq!(failed(json!("65000")), "Deployment failed after 1m05s");
         let numeric_name = Event::new(EventKind::ResourceActive, "").with("resource_name", 7);
         assert_eq!(message(&numeric_name), "Resource active: 7");
     }
@@ -1650,9 +1652,9 @@ mod tests {
             [
                 "✅ Deployment completed in 5s",
                 "❌ Deployment failed after 4s: database: quota exceeded",
-                "⏰ Timed out after 5m 00s; the deployment may still be running",
+                "⏰ Timed out after 5m00s; the deployment may still be running",
                 "🛑 Interrupted after 12s; the deployment continues on the server",
-                "⛔ Connection lost after 1h 02m 05s: connection refused; \
+                "⛔ Connection lost after 1h02m05s: connection refused; \
                  the deployment may still be running",
             ]
         );
@@ -1781,11 +1783,11 @@ mod tests {
             (1_000, "1s"),
             (4_499, "4s"),
             (4_500, "5s"),
-            (59_600, "1m 00s"),
-            (65_000, "1m 05s"),
-            (3_599_000, "59m 59s"),
-            (3_600_000, "1h 00m 00s"),
-            (7_384_000, "2h 03m 04s"),
+            (59_600, "1m00s"),
+            (65_000, "1m05s"),
+            (3_599_000, "59m59s"),
+            (3_600_000, "1h00m00s"),
+            (7_384_000, "2h03m04s"),
         ];
         for (ms, text) in cases {
             assert_eq!(human_duration(Duration::from_millis(ms)), text, "{ms}");

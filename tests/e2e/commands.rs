@@ -576,7 +576,7 @@ fn status_list_and_delete_against_the_bundled_server() {
     let unknown = ctl(&["status", "nope", "--server", url]).run();
     unknown.assert_code(4);
     assert!(
-        unknown.stderr.contains("Application not found"),
+        unknown.stderr.contains("has no application \"nope\""),
         "{}",
         unknown.stderr
     );
@@ -948,4 +948,96 @@ fn the_server_refuses_the_clients_options_without_echoing_them() {
     help.assert_code(0);
     assert!(help.stdout.contains("--key <KEY>"));
     assert!(!help.stdout.contains("--api-key <KEY>"), "{}", help.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rough edges: unknown apps, colour, and input refused before any request
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn status_of_an_unknown_app_names_it_and_points_to_list() {
+    let server = fast_server(&[]);
+    let run = ctl(&["status", "nope", "--server", &server.url]).run();
+    run.assert_code(4);
+    assert!(
+        run.stderr
+            .contains("error: the server has no application \"nope\""),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("`ctl list`"), "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+}
+
+#[test]
+fn list_and_status_honour_color() {
+    let server = fast_server(&[]);
+    ctl(&[
+        "deploy",
+        "tests/fixtures/app-fast.yaml",
+        "-w",
+        "--server",
+        &server.url,
+    ])
+    .run()
+    .assert_code(0);
+    for command in [&["list"][..], &["status", "shop"]] {
+        let run = |color: &str| {
+            let mut args = command.to_vec();
+            args.extend(["--color", color, "--server", &server.url]);
+            let run = ctl(&args).env("TERM", "xterm-256color").run();
+            run.assert_code(0);
+            run.stdout
+        };
+        let coloured = run("always");
+        assert!(
+            coloured.contains("\x1b[32msucceeded\x1b[0m")
+                || coloured.contains("\x1b[32mactive\x1b[0m"),
+            "{command:?} --color always: {coloured:?}"
+        );
+        let plain = run("never");
+        assert!(
+            !plain.contains('\x1b'),
+            "{command:?} --color never: {plain:?}"
+        );
+        // The columns line up whether or not the cells carry escape codes.
+        let strip = |s: &str| console::strip_ansi_codes(s).into_owned();
+        assert_eq!(strip(&coloured), plain, "{command:?}");
+    }
+}
+
+#[test]
+fn malformed_server_urls_and_event_ids_are_usage_errors_before_any_request() {
+    // A server that records every request: nothing may reach it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    for args in [
+        vec!["list", "--server", "http//bad"],
+        vec!["status", "shop", "--server", "https:/bad"],
+        vec!["watch", "shop", "--since", "abc", "--server", &url],
+        vec![
+            "deploy",
+            "tests/fixtures/app-fast.yaml",
+            "--timeout",
+            "5s",
+            "--server",
+            &url,
+        ],
+        vec![
+            "deploy",
+            "tests/fixtures/app-fast.yaml",
+            "--all",
+            "--server",
+            &url,
+        ],
+    ] {
+        let run = ctl(&args).run();
+        run.assert_code(2);
+        assert!(run.stderr.contains("error:"), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stdout, "", "{args:?}");
+    }
+    let err = ctl(&["list", "--server", "http//bad"]).run().stderr;
+    assert!(err.contains("misspelt"), "{err}");
+    assert!(listener.accept().is_err(), "a request reached the server");
 }

@@ -522,3 +522,14 @@ fn unchanged_redeploy_finishes_at_once_with_every_resource_active() {
         again.stdout
     );
 }
+
+/// `ctl server 2> log`: a log that is not a terminal carries no colour codes.
+#[test]
+fn the_server_log_has_no_escape_codes_when_stderr_is_not_a_terminal() {
+    let server = ServerProcess::start(&[]);
+    // A request, so the log has more than the start-up lines.
+    ctl(&["list", "--server", &server.url]).run().assert_code(0);
+    let log = server.stderr_text();
+    assert!(log.contains("INFO"), "the log has lines: {log}");
+    assert!(!log.contains('\x1b'), "escape codes in the log: {log:?}");
+}

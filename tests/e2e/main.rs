@@ -8,6 +8,7 @@ mod support;
 
 mod commands;
 mod deploy;
+mod docs;
 mod hardening;
 mod innominatus;
 mod json;

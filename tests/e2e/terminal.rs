@@ -504,6 +504,43 @@ fn stderr_holds_the_human_text_and_quiet_silences_it() {
     assert!(quiet.stdout.contains("Deployment completed in"));
 }
 
+/// Without `-w`, the submission's answer is the command's result: `--quiet` keeps it, as the
+/// deployment id alone, and drops only the notes.
+#[test]
+fn quiet_deploy_prints_the_deployment_id_alone() {
+    let server = fast_server();
+    let run = ctl(&[
+        "deploy",
+        "tests/fixtures/app-fast.yaml",
+        "-q",
+        "--server",
+        server.url.as_str(),
+    ])
+    .run();
+    run.assert_code(0);
+    assert_eq!(run.stderr, "", "no banner or note");
+    let id = run
+        .stdout
+        .strip_suffix('\n')
+        .unwrap_or_else(|| panic!("{:?}", run.stdout));
+    assert!(
+        !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
+        "stdout is the deployment id: {:?}",
+        run.stdout
+    );
+    // The id is the deployment's: it can be followed.
+    ctl(&[
+        "watch",
+        "shop",
+        "--deployment",
+        id,
+        "--server",
+        server.url.as_str(),
+    ])
+    .run()
+    .assert_code(0);
+}
+
 #[test]
 fn no_escape_codes_without_a_terminal_unless_forced() {
     let server = fast_server();
