@@ -331,12 +331,13 @@ impl Reporter {
         }
     }
 
-    /// `still waiting: 2/3 resources active, 1m30s elapsed` on stderr. Not silenced by
+    /// `still waiting (1m30s): database (postgres) at step 3/4 create-credentials; 1/2
+    /// resources active` on stderr: what the wait is on. Not silenced by
     /// `--quiet`: a CI job that kills steps after minutes of silence is exactly where a
     /// quiet wait needs it (`CTL_HEARTBEAT=off` turns it off).
     pub fn heartbeat(&mut self, tracker: &Tracker, elapsed: Duration) -> io::Result<()> {
-        let (active, total) = tracker.progress();
-        let line = text::heartbeat(active, total, elapsed);
+        let resources = tracker.resources().iter().map(|(n, r)| (n.as_str(), r));
+        let line = text::heartbeat(resources, elapsed);
         let line = self.err_style.palette.dim(line).to_string();
         self.emit(Stream::Err, &line)
     }

@@ -862,15 +862,73 @@ pub fn failure_reason(failed_resources: &[FailedResource], error: Option<&str>) 
         .unwrap_or_else(|| "the deployment failed".to_owned())
 }
 
-/// The heartbeat written while a watch waits with nothing to show and no progress rows:
-/// `still waiting: 2/3 resources active, 1m30s elapsed`.
-pub fn heartbeat(active: usize, total: usize, elapsed: Duration) -> String {
+/// How many waiting resources the heartbeat names before `and N more`: one line in a CI log.
+const HEARTBEAT_NAMED: usize = 3;
+
+/// The longest a heartbeat's description of one resource gets, in characters: a server's long
+/// name or step cannot stretch the line without bound.
+const HEARTBEAT_ITEM_MAX: usize = 80;
+
+/// The heartbeat written while a watch waits with nothing to show and no progress rows. It
+/// names what the wait is on (the resources neither active nor failed, with their current
+/// step), so a CI log says which resource is slow, not only that something is:
+/// `still waiting (1m30s): database (postgres) at step 3/4 create-credentials; 1/2 resources active`.
+/// Sanitised, one line, bounded: at most [`HEARTBEAT_NAMED`] resources, then `and N more`.
+pub fn heartbeat<'a>(
+    resources: impl IntoIterator<Item = (&'a str, &'a crate::tracker::ResourceState)>,
+    elapsed: Duration,
+) -> String {
     let elapsed = human_duration(elapsed);
-    if total == 0 {
-        format!("still waiting: no resources reported yet, {elapsed} elapsed")
-    } else {
-        format!("still waiting: {active}/{total} resources active, {elapsed} elapsed")
+    let mut total = 0;
+    let mut active = 0;
+    let mut waiting = Vec::new();
+    for (name, state) in resources {
+        total += 1;
+        match state.state.as_str() {
+            "active" => active += 1,
+            "failed" => {}
+            _ => waiting.push(waiting_on(name, state)),
+        }
     }
+    if total == 0 {
+        return format!("still waiting ({elapsed}): no resources reported yet");
+    }
+    let counts = format!("{active}/{total} resources active");
+    if waiting.is_empty() {
+        return format!("still waiting ({elapsed}): {counts}");
+    }
+    let more = waiting.len().saturating_sub(HEARTBEAT_NAMED);
+    waiting.truncate(HEARTBEAT_NAMED);
+    let mut named = waiting.join(", ");
+    if more > 0 {
+        let _ = write!(named, " and {more} more");
+    }
+    format!("still waiting ({elapsed}): {named}; {counts}")
+}
+
+/// `database (postgres) at step 3/4 create-credentials`, or its state when it has no step
+/// (`database (postgres) pending`); sanitised and cut to [`HEARTBEAT_ITEM_MAX`] characters.
+fn waiting_on(name: &str, state: &crate::tracker::ResourceState) -> String {
+    let name = clean(name).unwrap_or(Cow::Borrowed(UNKNOWN));
+    let mut out = match non_empty(&state.kind) {
+        Some(kind) => format!("{name} ({kind})"),
+        None => name.into_owned(),
+    };
+    match &state.step {
+        Some((n, total, step)) => {
+            let _ = write!(out, " at {}", step_label(*n, *total, step));
+        }
+        None => {
+            if let Some(state) = non_empty(&state.state) {
+                let _ = write!(out, " {state}");
+            }
+        }
+    }
+    if out.chars().count() > HEARTBEAT_ITEM_MAX {
+        out = out.chars().take(HEARTBEAT_ITEM_MAX - 1).collect();
+        out.push('…');
+    }
+    out
 }
 
 /// The closing block: rule, the outcome line, rule. No trailing newline.
@@ -1764,14 +1822,69 @@ mod tests {
 
     #[test]
     fn heartbeat_lines() {
+        use crate::tracker::ResourceState;
+        let state = |kind: &str, state: &str, step: Option<(u64, u64, &str)>| ResourceState {
+            kind: kind.into(),
+            state: state.into(),
+            step: step.map(|(n, t, s)| (n, t, s.into())),
+            ..ResourceState::default()
+        };
+        let db = state(
+            "postgres",
+            "provisioning",
+            Some((3, 4, "create-credentials")),
+        );
+        let cache = state("redis", "active", None);
         assert_eq!(
-            heartbeat(2, 3, Duration::from_secs(90)),
-            "still waiting: 2/3 resources active, 1m30s elapsed"
+            heartbeat(
+                [("database", &db), ("cache", &cache)],
+                Duration::from_secs(90)
+            ),
+            "still waiting (1m30s): database (postgres) at step 3/4 create-credentials; \
+             1/2 resources active"
         );
         assert_eq!(
-            heartbeat(0, 0, Duration::from_secs(30)),
-            "still waiting: no resources reported yet, 30s elapsed"
+            heartbeat([], Duration::from_secs(30)),
+            "still waiting (30s): no resources reported yet"
         );
+        // Nothing left unsettled: the counts alone (a failed resource is settled too).
+        let failed = state("s3", "failed", Some((1, 2, "create")));
+        assert_eq!(
+            heartbeat(
+                [("cache", &cache), ("bucket", &failed)],
+                Duration::from_secs(5)
+            ),
+            "still waiting (5s): 1/2 resources active"
+        );
+        // No step yet: the state; no type: the bare name.
+        let pending = state("", "pending", None);
+        assert_eq!(
+            heartbeat([("queue", &pending)], Duration::from_secs(5)),
+            "still waiting (5s): queue pending; 0/1 resources active"
+        );
+    }
+
+    #[test]
+    fn heartbeat_is_one_bounded_sanitised_line() {
+        use crate::tracker::ResourceState;
+        let hostile = ResourceState {
+            kind: "pg\x1b[2J\nsql".into(),
+            state: "provisioning".into(),
+            step: Some((1, 2, "x".repeat(500))),
+            ..ResourceState::default()
+        };
+        let names: Vec<String> = (0..50).map(|i| format!("res\r\n{i}")).collect();
+        let line = heartbeat(
+            names.iter().map(|n| (n.as_str(), &hostile)),
+            Duration::from_secs(5),
+        );
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(
+            line.ends_with(" and 47 more; 0/50 resources active"),
+            "{line}"
+        );
+        assert!(line.contains("res 0 (pg sql) at step 1/2 x"), "{line}");
+        assert!(line.chars().count() < 4 * HEARTBEAT_ITEM_MAX, "{line}");
     }
 
     #[test]

@@ -673,25 +673,30 @@ fn heartbeat_keeps_a_quiet_wait_without_a_terminal_alive() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let live = Live::spawn(cmd, Source::Stderr);
-    let seen = live.wait_for("a heartbeat line on stderr", |bytes| {
-        String::from_utf8_lossy(bytes).contains(" elapsed\n")
+    // The heartbeat names what the wait is on: the slow resource and its step.
+    let seen = live.wait_for("a heartbeat naming the slow step", |bytes| {
+        String::from_utf8_lossy(bytes).contains("s (slow) at step 1/1 wait-forever; ")
     });
     let text = String::from_utf8_lossy(&seen).into_owned();
     let line = text
         .lines()
-        .find(|l| l.starts_with("still waiting: "))
+        .find(|l| l.contains("s (slow) at step 1/1 wait-forever; "))
         .unwrap_or_else(|| panic!("{text}"));
-    let rest = line.strip_prefix("still waiting: ").unwrap();
-    let (counts, elapsed) = rest
-        .split_once(" resources active, ")
+    let rest = line
+        .strip_prefix("still waiting (")
+        .unwrap_or_else(|| panic!("{line}"));
+    let (elapsed, rest) = rest.split_once("): ").unwrap_or_else(|| panic!("{line}"));
+    assert!(
+        elapsed.ends_with('s') && !elapsed.contains('\x1b'),
+        "{line}"
+    );
+    let counts = rest
+        .rsplit_once("; ")
+        .and_then(|(_, counts)| counts.strip_suffix(" resources active"))
         .unwrap_or_else(|| panic!("{line}"));
     let (active, total) = counts.split_once('/').unwrap();
     assert!(active.parse::<u32>().unwrap() <= 1, "{line}");
     assert_eq!(total, "2", "{line}");
-    assert!(
-        elapsed.ends_with(" elapsed") && !elapsed.contains('\x1b'),
-        "{line}"
-    );
     live.interrupt();
     let (code, _) = live.finish();
     assert_eq!(code, Some(130));
