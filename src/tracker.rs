@@ -38,6 +38,10 @@ pub struct ResourceState {
     pub step: Option<(u64, u64, String)>,
     /// The failure text.
     pub error: Option<String>,
+    /// The server's timestamp of the first event that moved it (created, provisioning, a
+    /// step): where its progress row's clock starts, so a replayed deployment's rows show how
+    /// long the resource has been at work, not how long ago the client read the replay.
+    pub since: Option<DateTime<FixedOffset>>,
 }
 
 /// A deployment as the client sees it.
@@ -179,6 +183,9 @@ impl Tracker {
         let set = |tracker: &mut Tracker, state: &str, error: Option<String>| {
             if let Some(name) = ev.resource_name() {
                 let entry = tracker.resources.entry(name.into_owned()).or_default();
+                if entry.since.is_none() {
+                    entry.since = ev.timestamp;
+                }
                 if let Some(kind) = ev.data_str("resource_type") {
                     kind.as_ref().clone_into(&mut entry.kind);
                 }
@@ -215,6 +222,9 @@ impl Tracker {
             EventKind::StepStarted => {
                 if let Some(name) = ev.resource_name() {
                     let entry = self.resources.entry(name.into_owned()).or_default();
+                    if entry.since.is_none() {
+                        entry.since = ev.timestamp;
+                    }
                     entry.state = "provisioning".to_owned();
                     entry.step = Some((
                         ev.data_u64("step_number").unwrap_or(0),

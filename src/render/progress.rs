@@ -11,11 +11,15 @@
 //!
 //! This module never decides whether rows are shown: `settings` does (`CTL_PROGRESS`, whether
 //! stderr is a terminal), and the reporter creates a [`Progress`] only when they are. It never
-//! reads the clock for the rows' own elapsed times either: indicatif keeps them. Resource
+//! reads the clock for the rows' own elapsed times either: indicatif keeps them, started from the
+//! server's timestamp of each resource's first event (so a reattached watch's rows show the
+//! server's time, not the replay's). Resource
 //! states come from the [`Tracker`]; every name and error from the server is sanitised.
 
 use std::sync::Mutex;
 use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
 
 use indicatif::{
     MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike,
@@ -150,6 +154,8 @@ struct Line {
     name: String,
     bar: ProgressBar,
     shown: Option<Row>,
+    /// The server timestamp the row's clock was last set from ([`ResourceState::since`]).
+    since: Option<DateTime<FixedOffset>>,
 }
 
 /// The status area: a header row and one row per resource, under the event log on stderr.
@@ -223,6 +229,14 @@ impl Progress {
 
     /// Brings the rows in line with the tracker: new resources get a row, moved ones change.
     pub fn update(&mut self, tracker: &Tracker) {
+        self.update_at(tracker, Utc::now());
+    }
+
+    /// [`Progress::update`] with the wall clock read by the caller (tests fix it). A row's clock
+    /// starts at the server's timestamp of the resource's first event, once known: replayed
+    /// history (`ctl watch` reattaching to a running deployment) then shows how long the
+    /// resource has been at work, not `0s`. A server clock ahead of ours counts as no time.
+    fn update_at(&mut self, tracker: &Tracker, now: DateTime<Utc>) {
         if self.cleared {
             return;
         }
@@ -246,11 +260,20 @@ impl Progress {
                         name: name.clone(),
                         bar,
                         shown: None,
+                        since: None,
                     });
                     self.lines.len() - 1
                 }
             };
             let line = &mut self.lines[index];
+            if let Some(since) = state.since.filter(|s| line.since != Some(*s)) {
+                let ran = now
+                    .signed_duration_since(since)
+                    .to_std()
+                    .unwrap_or_default();
+                line.bar.set_elapsed(ran);
+                line.since = Some(since);
+            }
             line.bar.set_prefix(label);
             let now = row(state, self.icons);
             if line.shown.as_ref() != Some(&now) {
@@ -489,6 +512,7 @@ mod tests {
             state: state.into(),
             step: step.map(|(n, t, s)| (n, t, s.to_owned())),
             error: error.map(str::to_owned),
+            since: None,
         }
     }
 
@@ -662,6 +686,52 @@ mod tests {
             .message,
             "provisioning - step 1/2 x"
         );
+    }
+
+    /// Reattaching replays a deployment that has been running for minutes: the rows' clocks
+    /// come from the events' server timestamps, not from when the replay was read.
+    #[test]
+    fn row_clocks_start_at_the_server_timestamps() {
+        let term = InMemoryTerm::new(10, 100);
+        let mut progress = Progress::new(
+            term.clone(),
+            "shop",
+            Icons::Ascii,
+            Palette::plain(),
+            Duration::ZERO,
+        );
+        let mut tracker = Tracker::new(Mode::Terminal, [("db", "postgres"), ("cache", "redis")]);
+        let at = |ts: &str| Some(DateTime::parse_from_rfc3339(ts).unwrap());
+        let mut created =
+            Event::new(EventKind::ResourceCreated, "shop").with("resource_name", "db");
+        created.timestamp = at("2026-11-27T12:00:00Z");
+        tracker.apply(&created);
+        let mut later = step("db", 2);
+        later.timestamp = at("2026-11-27T12:01:30Z");
+        tracker.apply(&later);
+        // The cache's first event is stamped ahead of the client's clock: no negative time.
+        let mut ahead = step("cache", 1);
+        ahead.timestamp = at("2026-11-27T12:05:00Z");
+        tracker.apply(&ahead);
+        let now = DateTime::parse_from_rfc3339("2026-11-27T12:02:10Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        progress.update_at(&tracker, now);
+        progress.tick();
+        let screen = term.contents();
+        let row = |name: &str| {
+            screen
+                .lines()
+                .find(|l| l.contains(name))
+                .unwrap_or_else(|| panic!("{screen}"))
+                .to_owned()
+        };
+        // Two minutes and ten seconds since the db's first event (not since the step).
+        assert!(
+            row("db (postgres)").ends_with("step 2/3 configure - 2m10s"),
+            "{screen}"
+        );
+        assert!(row("cache (redis)").ends_with(" - 0s"), "{screen}");
     }
 
     #[test]
