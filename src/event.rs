@@ -259,6 +259,9 @@ macro_rules! event_kinds {
 event_kinds! {
     /// First frame of every stream (`client_id` in the extra keys).
     Connected => "connected",
+    /// A deployment waits for the previous deployment of its application to finish (our
+    /// server; `waiting_for` names it).
+    DeploymentQueued => "deployment.queued",
     /// A deployment began (our server).
     DeploymentStarted => "deployment.started",
     /// A resource was recorded in state `requested`.

@@ -55,6 +55,7 @@ const RULE_WIDTH: usize = 54;
 fn markers(kind: &EventKind) -> (&'static str, &'static str) {
     match kind {
         EventKind::Connected => ("🔌", "[*]"),
+        EventKind::DeploymentQueued => ("🚦", "[..]"),
         EventKind::DeploymentStarted => ("📦", "[>>]"),
         EventKind::ResourceCreated => ("📝", "[+]"),
         EventKind::ResourceProvisioning => ("⏳", "[~]"),
@@ -116,7 +117,8 @@ pub fn tone(kind: &EventKind) -> Tone {
         EventKind::StreamGap => Tone::Warning,
         EventKind::DeploymentStarted => Tone::Bold,
         EventKind::Connected | EventKind::Other(_) => Tone::Dim,
-        EventKind::ResourceCreated
+        EventKind::DeploymentQueued
+        | EventKind::ResourceCreated
         | EventKind::ResourceProvisioning
         | EventKind::ProviderResolved
         | EventKind::WorkflowStarted
@@ -227,6 +229,13 @@ pub fn write_message(out: &mut String, ev: &Event) {
     // Writing to a `String` cannot fail.
     let _ = match &ev.kind {
         EventKind::Connected => write!(out, "Connected to event stream"),
+        EventKind::DeploymentQueued => {
+            out.push_str("Deployment queued");
+            match ev.data_str("waiting_for").and_then(|id| non_empty(&id)) {
+                Some(id) => write!(out, ": waiting for deployment {id} to finish"),
+                None => Ok(()),
+            }
+        }
         EventKind::DeploymentStarted => {
             let total = ev
                 .data_u64("total_resources")
@@ -1087,6 +1096,9 @@ mod tests {
                 ev.extra.insert("client_id".into(), json!("client-3"));
                 ev
             }
+            EventKind::DeploymentQueued => {
+                Event::new(kind.clone(), "hello").with("waiting_for", "6")
+            }
             EventKind::DeploymentStarted => Event::new(kind.clone(), "hello")
                 .with(
                     "resources",
@@ -1154,6 +1166,10 @@ mod tests {
     fn exact_messages_for_every_type() {
         let expected = [
             (EventKind::Connected, "Connected to event stream"),
+            (
+                EventKind::DeploymentQueued,
+                "Deployment queued: waiting for deployment 6 to finish",
+            ),
             (
                 EventKind::DeploymentStarted,
                 "Deployment started: 2 resources",

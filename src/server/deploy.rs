@@ -9,7 +9,8 @@
 //! Deployments of one application run one at a time, in the order they were accepted: a later
 //! spec must not be overtaken by an earlier one, and the plan of a deployment must see the
 //! resource states its predecessor left. A waiting deployment is `running` (its resources
-//! `pending`) and its stream stays open until it starts and ends. Different applications
+//! `pending`), its stream says `deployment.queued` with the id it waits for, and stays open
+//! until it starts and ends. Different applications
 //! deploy in parallel.
 //!
 //! This module must never emit events itself except the safety-net terminal event when the
@@ -163,6 +164,15 @@ pub(crate) async fn submit(
             done,
         } => {
             tracing::info!(deployment_id, app = %name, "deployment accepted");
+            let after = match after {
+                Some((previous_id, previous)) => {
+                    if !previous.is_cancelled() {
+                        queued(app, &team, deployment_id, &name, previous_id).await;
+                    }
+                    Some(previous)
+                }
+                None => None,
+            };
             let driver = drive(app.clone(), deployment_id, name.clone(), team, after, done);
             app.tasks.spawn(driver);
             Ok(Accepted {
@@ -170,6 +180,20 @@ pub(crate) async fn submit(
                 app: name,
             })
         }
+    }
+}
+
+/// Records that a deployment waits for `previous_id`, before its submission is answered: a
+/// watch of the new deployment (which replays it from its first event) then says why nothing
+/// moves yet, instead of showing nothing until `deployment.started`.
+async fn queued(app: &App, team: &Arc<str>, deployment_id: u64, name: &str, previous_id: u64) {
+    let event = Event::new(EventKind::DeploymentQueued, name)
+        .with_source("orchestration-engine")
+        .with_deployment(deployment_id.to_string())
+        .with("waiting_for", previous_id.to_string());
+    if let Err(err) = app.store.append(event, team.clone()).await {
+        // Only at shutdown; the deployment still waits its turn, unannounced.
+        tracing::warn!(deployment_id, error = %err, "cannot record the queued deployment");
     }
 }
 

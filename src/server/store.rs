@@ -331,8 +331,9 @@ pub(crate) enum Submitted {
     New {
         /// Its id.
         deployment_id: u64,
-        /// The previous deployment of the same app; this one may start only after it is done.
-        after: Option<CancellationToken>,
+        /// The previous deployment of the same app, by id and its done token; this one may
+        /// start only after it is done.
+        after: Option<(u64, CancellationToken)>,
         /// Cancelled (by the deployment's driver) when this deployment is done.
         done: CancellationToken,
     },
@@ -903,10 +904,7 @@ impl Db {
         }
         tx.commit()?;
         let done = CancellationToken::new();
-        let after = self
-            .queues
-            .insert(s.app, (deployment_id, done.clone()))
-            .map(|(_, token)| token);
+        let after = self.queues.insert(s.app, (deployment_id, done.clone()));
         Ok(Submitted::New {
             deployment_id,
             after,
@@ -1224,7 +1222,8 @@ fn project(tx: &Transaction<'_>, event: &Event, id: u64) -> Result<(), StoreErro
         EventKind::ResourceProvisioning => "provisioning",
         EventKind::ResourceActive => "active",
         EventKind::ResourceFailed => "failed",
-        EventKind::DeploymentStarted => {
+        // Where a deployment's history begins: `deployment.queued` when it waited its turn.
+        EventKind::DeploymentQueued | EventKind::DeploymentStarted => {
             if let Some(d) = deployment {
                 tx.execute(
                     "UPDATE deployments SET first_event_id = COALESCE(first_event_id, ?2) WHERE id = ?1",
@@ -1554,10 +1553,19 @@ mod tests {
         let (mut db, _rx) = db(None);
         let first = db.submit(submission("web", "t", None)).unwrap();
         let second = db.submit(submission("web", "t", None)).unwrap();
-        let (Submitted::New { done, .. }, Submitted::New { after, .. }) = (first, second) else {
+        let (
+            Submitted::New {
+                deployment_id: first_id,
+                done,
+                ..
+            },
+            Submitted::New { after, .. },
+        ) = (first, second)
+        else {
             panic!("expected two new deployments");
         };
-        let after = after.expect("the second waits for the first");
+        let (previous, after) = after.expect("the second waits for the first");
+        assert_eq!(previous, first_id, "it names the deployment it waits for");
         assert!(!after.is_cancelled());
         done.cancel();
         assert!(after.is_cancelled());

@@ -674,6 +674,46 @@ fn delete_during_a_deployment_is_refused_and_allowed_once_it_ends() {
         .assert_code(0);
 }
 
+/// A redeploy submitted while the app's previous deployment runs waits its turn: its watch says
+/// it is queued and names the deployment it waits for, starts nothing before that one ends,
+/// then proceeds to its own result.
+#[test]
+fn a_queued_redeploy_says_what_it_waits_for_then_proceeds() {
+    let gate = Gate::new();
+    let catalogue = gate.catalogue();
+    let server = ServerProcess::start(&["--providers", catalogue.path().to_str().unwrap()]);
+    let spec = gated_spec("queued");
+    let first = submit(&server, spec.path());
+
+    let mut second = Streaming::spawn(&[
+        "deploy",
+        spec.path().to_str().unwrap(),
+        "-w",
+        "--server",
+        &server.url,
+    ]);
+    second.wait_for(&format!(
+        "Deployment queued: waiting for deployment {first} to finish"
+    ));
+    assert!(
+        !second.seen.iter().any(|l| l.contains("Deployment started")),
+        "nothing starts while the first deployment runs: {:?}",
+        second.seen
+    );
+    gate.open("ok");
+    second.wait_for("Deployment started");
+    let run = second.finish();
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let queued = run.stdout.find("Deployment queued").unwrap();
+    let started = run.stdout.find("Deployment started").unwrap();
+    assert!(queued < started, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Deployment completed"),
+        "{}",
+        run.stdout
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // validate
 // ---------------------------------------------------------------------------------------------

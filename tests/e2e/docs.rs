@@ -162,10 +162,74 @@ fn real_events() -> Vec<Value> {
     run(&["deploy", job.path().to_str().unwrap(), "-w"], 0);
     run(&["watch", "shop", "--deployment", &id], 0);
     run(&["delete", "shop", "-w"], 0);
+    lines.extend(queued_events());
     lines
         .into_iter()
         .filter(|v| v["type"] != "watch.result")
         .collect()
+}
+
+/// The events of a redeploy submitted while the app's previous deployment still runs (held by
+/// a step that waits for a file), watched once both ended: it starts with `deployment.queued`.
+/// A server of its own, without the retention that would prune that event before the watch.
+fn queued_events() -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = dir.path().join("gate");
+    let catalogue = temp_yaml(&format!(
+        "{CATALOGUE}  - name: gate-team
+    resource_types: [gated]
+    workflow:
+      name: provision-gated
+      steps:
+        - name: wait-for-gate
+          run: \"while [ -d '{}' ] && [ ! -e '{}' ]; do sleep 0.02; done\"
+",
+        dir.path().display(),
+        gate.display()
+    ));
+    let server = ServerProcess::start(&["--providers", catalogue.path().to_str().unwrap()]);
+    let url = server.url.as_str();
+    let spec = app("queued", "gated");
+    let submit = || {
+        let run = ctl(&[
+            "deploy",
+            spec.path().to_str().unwrap(),
+            "-o",
+            "json",
+            "--server",
+            url,
+        ])
+        .run();
+        run.assert_code(0);
+        json_lines(&run)[0]["deployment_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    submit();
+    let second = submit();
+    std::fs::write(&gate, "").unwrap();
+    let run = ctl(&[
+        "watch",
+        "queued",
+        "--deployment",
+        &second,
+        "-o",
+        "json",
+        "--server",
+        url,
+    ])
+    .run();
+    run.assert_code(0);
+    let events: Vec<Value> = json_lines(&run)
+        .into_iter()
+        .filter(|v| v["type"] != "watch.result")
+        .collect();
+    assert!(
+        events.iter().any(|v| v["type"] == "deployment.queued"),
+        "{events:?}"
+    );
+    events
 }
 
 #[test]
