@@ -400,7 +400,7 @@ fn ctl_progress_never_turns_the_rows_off_on_a_terminal() {
     );
     // Without rows the heartbeat takes over, so its line proves the rows are off.
     let seen = live.wait_for("a heartbeat line", |bytes| {
-        screen(bytes).contains("still waiting: ")
+        screen(bytes).contains("still waiting (")
     });
     let text = screen(&seen);
     assert!(!text.contains("resources active ·"), "{text}");
