@@ -261,7 +261,8 @@ fn context_table(list: &ContextList) -> String {
 }
 
 /// The text with its top-level `current-context:` line replaced by one naming `name`, or such
-/// a line added at the top when there is none. Only that line changes.
+/// a line added at the top (after a leading `---`) when there is none. Only that line changes,
+/// and a comment at its end stays.
 pub fn set_current_context(text: &str, name: &str) -> String {
     // JSON string syntax is YAML double-quoted syntax: any name is written safely.
     let quoted = serde_json::to_string(name).unwrap_or_else(|_| format!("{name:?}"));
@@ -271,17 +272,28 @@ pub fn set_current_context(text: &str, name: &str) -> String {
     for line in text.split_inclusive('\n') {
         if !replaced && line.starts_with("current-context:") {
             replaced = true;
-            let ending = &line[line.trim_end_matches(['\r', '\n']).len()..];
+            let body = line.trim_end_matches(['\r', '\n']);
+            let ending = &line[body.len()..];
             out.push_str(&new_line);
+            // Keep a comment after the old value (a `#` inside quotes is not one).
+            let value = &body["current-context:".len()..];
+            if let Some(at) = value.find(" #") {
+                if !value[..at].contains(['"', '\'']) {
+                    out.push_str(&value[at..]);
+                }
+            }
             out.push_str(if ending.is_empty() { "\n" } else { ending });
         } else {
             out.push_str(line);
         }
     }
     if replaced {
-        out
-    } else {
-        format!("{new_line}\n{text}")
+        return out;
+    }
+    // After a `---` document marker, if the file starts with one.
+    match text.strip_prefix("---\n") {
+        Some(rest) => format!("---\n{new_line}\n{rest}"),
+        None => format!("{new_line}\n{text}"),
     }
 }
 
@@ -371,7 +383,16 @@ mod tests {
             "# my config\ncurrent-context: dev  # the usual\ncontexts:\n  dev: {}\n  prod: {}\n";
         assert_eq!(
             set_current_context(text, "prod"),
-            "# my config\ncurrent-context: \"prod\"\ncontexts:\n  dev: {}\n  prod: {}\n"
+            "# my config\ncurrent-context: \"prod\" # the usual\ncontexts:\n  dev: {}\n  prod: {}\n"
+        );
+        let quoted = "current-context: \"a #1\"\ncontexts:\n  \"a #1\": {}\n  b: {}\n";
+        assert_eq!(
+            set_current_context(quoted, "b"),
+            "current-context: \"b\"\ncontexts:\n  \"a #1\": {}\n  b: {}\n"
+        );
+        assert_eq!(
+            set_current_context("---\ncontexts: {}\n", "b"),
+            "---\ncurrent-context: \"b\"\ncontexts: {}\n"
         );
         let none = "contexts:\n  dev: {}\n";
         assert_eq!(

@@ -66,11 +66,11 @@ fn current_context_and_use_context_edit_only_that_line() {
         config(&["current-context"], &path).assert_code(0).stdout,
         "ci\n"
     );
-    // Everything but the one line is as written, comments included.
+    // Everything but the one line's value is as written, comments included.
     let after = std::fs::read_to_string(&path).unwrap();
     let expected = config_text().replace(
         "current-context: dev   # the usual one\n",
-        "current-context: \"ci\"\n",
+        "current-context: \"ci\" # the usual one\n",
     );
     assert_eq!(after, expected);
 }
