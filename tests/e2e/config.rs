@@ -142,6 +142,28 @@ fn get_contexts_is_a_table_or_one_json_object() {
     assert_eq!(prod["server"], "https://platform.example.com");
     let ci = contexts.iter().find(|c| c["name"] == "ci").unwrap();
     assert_eq!(ci["key_env"], "CI_PLATFORM_KEY");
+    // Every field docs/json-output.md documents is there, and nothing it does not.
+    let doc = include_str!("../../docs/json-output.md");
+    let section = &doc[doc.find("## `config.contexts`").unwrap()..];
+    let section = &section[..section[3..].find("\n## ").unwrap()];
+    let documented: std::collections::BTreeSet<&str> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .collect();
+    let mut real = std::collections::BTreeSet::new();
+    for (k, _) in v.as_object().unwrap() {
+        real.insert(k.clone());
+    }
+    for c in contexts {
+        for (k, _) in c.as_object().unwrap() {
+            real.insert(format!("contexts[].{k}"));
+        }
+    }
+    let real: std::collections::BTreeSet<&str> = real.iter().map(String::as_str).collect();
+    assert_eq!(
+        documented, real,
+        "docs/json-output.md's config.contexts table"
+    );
 }
 
 #[test]
