@@ -49,6 +49,7 @@ Register-ArgumentCompleter -Native -CommandName 'ctl' -ScriptBlock {
             [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff) to stdout')
             [CompletionResult]::new('server', 'server', [CompletionResultType]::ParameterValue, 'Run the bundled reference platform server')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Show the config file''s contexts, or switch the current one')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -221,6 +222,82 @@ Register-ArgumentCompleter -Native -CommandName 'ctl' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'ctl;config' {
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Platform server base URL [default: http://localhost:8081]')
+            [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: human-readable text, or one JSON object per line on stdout')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--icons', '--icons', [CompletionResultType]::ParameterName, 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)')
+            [CompletionResult]::new('--timestamps', '--timestamps', [CompletionResultType]::ParameterName, 'Timestamp column of event lines')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Named context from the config file: its server and API key (overrides current-context)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]')
+            [CompletionResult]::new('--certificate-authority', '--certificate-authority', [CompletionResultType]::ParameterName, 'PEM file of the certificate authorities to trust for an https server, instead of the system''s')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the essential output (event lines or JSON); no banners or notes')
+            [CompletionResult]::new('--insecure-skip-tls-verify', '--insecure-skip-tls-verify', [CompletionResultType]::ParameterName, 'Do not check the https server''s certificate (insecure: for test servers only; warns on every run)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('current-context', 'current-context', [CompletionResultType]::ParameterValue, 'Print the config file''s current-context')
+            [CompletionResult]::new('get-contexts', 'get-contexts', [CompletionResultType]::ParameterValue, 'List the config file''s contexts (-o json for scripts)')
+            [CompletionResult]::new('use-context', 'use-context', [CompletionResultType]::ParameterValue, 'Set the config file''s current-context, keeping the rest of the file as written')
+            [CompletionResult]::new('view', 'view', [CompletionResultType]::ParameterValue, 'Print the config file, with every literal api-key redacted')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'ctl;config;current-context' {
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'ctl;config;get-contexts' {
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'ctl;config;use-context' {
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'ctl;config;view' {
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: event ids, providers and data; repeat (-vv) for full error chains')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'ctl;config;help' {
+            [CompletionResult]::new('current-context', 'current-context', [CompletionResultType]::ParameterValue, 'Print the config file''s current-context')
+            [CompletionResult]::new('get-contexts', 'get-contexts', [CompletionResultType]::ParameterValue, 'List the config file''s contexts (-o json for scripts)')
+            [CompletionResult]::new('use-context', 'use-context', [CompletionResultType]::ParameterValue, 'Set the config file''s current-context, keeping the rest of the file as written')
+            [CompletionResult]::new('view', 'view', [CompletionResultType]::ParameterValue, 'Print the config file, with every literal api-key redacted')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'ctl;config;help;current-context' {
+            break
+        }
+        'ctl;config;help;get-contexts' {
+            break
+        }
+        'ctl;config;help;use-context' {
+            break
+        }
+        'ctl;config;help;view' {
+            break
+        }
+        'ctl;config;help;help' {
+            break
+        }
         'ctl;help' {
             [CompletionResult]::new('deploy', 'deploy', [CompletionResultType]::ParameterValue, 'Submit a Score spec to the platform server, and optionally watch it deploy')
             [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Follow an application''s events, or one deployment to its end')
@@ -231,6 +308,7 @@ Register-ArgumentCompleter -Native -CommandName 'ctl' -ScriptBlock {
             [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff) to stdout')
             [CompletionResult]::new('server', 'server', [CompletionResultType]::ParameterValue, 'Run the bundled reference platform server')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Show the config file''s contexts, or switch the current one')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -259,6 +337,25 @@ Register-ArgumentCompleter -Native -CommandName 'ctl' -ScriptBlock {
             break
         }
         'ctl;help;server' {
+            break
+        }
+        'ctl;help;config' {
+            [CompletionResult]::new('current-context', 'current-context', [CompletionResultType]::ParameterValue, 'Print the config file''s current-context')
+            [CompletionResult]::new('get-contexts', 'get-contexts', [CompletionResultType]::ParameterValue, 'List the config file''s contexts (-o json for scripts)')
+            [CompletionResult]::new('use-context', 'use-context', [CompletionResultType]::ParameterValue, 'Set the config file''s current-context, keeping the rest of the file as written')
+            [CompletionResult]::new('view', 'view', [CompletionResultType]::ParameterValue, 'Print the config file, with every literal api-key redacted')
+            break
+        }
+        'ctl;help;config;current-context' {
+            break
+        }
+        'ctl;help;config;get-contexts' {
+            break
+        }
+        'ctl;help;config;use-context' {
+            break
+        }
+        'ctl;help;config;view' {
             break
         }
         'ctl;help;help' {

@@ -19,6 +19,9 @@ _ctl() {
             ctl,completion)
                 cmd="ctl__subcmd__completion"
                 ;;
+            ctl,config)
+                cmd="ctl__subcmd__config"
+                ;;
             ctl,delete)
                 cmd="ctl__subcmd__delete"
                 ;;
@@ -46,8 +49,41 @@ _ctl() {
             ctl,watch)
                 cmd="ctl__subcmd__watch"
                 ;;
+            ctl__subcmd__config,current-context)
+                cmd="ctl__subcmd__config__subcmd__current__subcmd__context"
+                ;;
+            ctl__subcmd__config,get-contexts)
+                cmd="ctl__subcmd__config__subcmd__get__subcmd__contexts"
+                ;;
+            ctl__subcmd__config,help)
+                cmd="ctl__subcmd__config__subcmd__help"
+                ;;
+            ctl__subcmd__config,use-context)
+                cmd="ctl__subcmd__config__subcmd__use__subcmd__context"
+                ;;
+            ctl__subcmd__config,view)
+                cmd="ctl__subcmd__config__subcmd__view"
+                ;;
+            ctl__subcmd__config__subcmd__help,current-context)
+                cmd="ctl__subcmd__config__subcmd__help__subcmd__current__subcmd__context"
+                ;;
+            ctl__subcmd__config__subcmd__help,get-contexts)
+                cmd="ctl__subcmd__config__subcmd__help__subcmd__get__subcmd__contexts"
+                ;;
+            ctl__subcmd__config__subcmd__help,help)
+                cmd="ctl__subcmd__config__subcmd__help__subcmd__help"
+                ;;
+            ctl__subcmd__config__subcmd__help,use-context)
+                cmd="ctl__subcmd__config__subcmd__help__subcmd__use__subcmd__context"
+                ;;
+            ctl__subcmd__config__subcmd__help,view)
+                cmd="ctl__subcmd__config__subcmd__help__subcmd__view"
+                ;;
             ctl__subcmd__help,completion)
                 cmd="ctl__subcmd__help__subcmd__completion"
+                ;;
+            ctl__subcmd__help,config)
+                cmd="ctl__subcmd__help__subcmd__config"
                 ;;
             ctl__subcmd__help,delete)
                 cmd="ctl__subcmd__help__subcmd__delete"
@@ -76,6 +112,18 @@ _ctl() {
             ctl__subcmd__help,watch)
                 cmd="ctl__subcmd__help__subcmd__watch"
                 ;;
+            ctl__subcmd__help__subcmd__config,current-context)
+                cmd="ctl__subcmd__help__subcmd__config__subcmd__current__subcmd__context"
+                ;;
+            ctl__subcmd__help__subcmd__config,get-contexts)
+                cmd="ctl__subcmd__help__subcmd__config__subcmd__get__subcmd__contexts"
+                ;;
+            ctl__subcmd__help__subcmd__config,use-context)
+                cmd="ctl__subcmd__help__subcmd__config__subcmd__use__subcmd__context"
+                ;;
+            ctl__subcmd__help__subcmd__config,view)
+                cmd="ctl__subcmd__help__subcmd__config__subcmd__view"
+                ;;
             *)
                 ;;
         esac
@@ -83,7 +131,7 @@ _ctl() {
 
     case "${cmd}" in
         ctl)
-            opts="-o -v -q -h -V --server --api-key --output --color --verbose --quiet --icons --timestamps --context --config --certificate-authority --insecure-skip-tls-verify --help --version deploy watch status list delete validate completion man server help"
+            opts="-o -v -q -h -V --server --api-key --output --color --verbose --quiet --icons --timestamps --context --config --certificate-authority --insecure-skip-tls-verify --help --version deploy watch status list delete validate completion man server config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -139,6 +187,200 @@ _ctl() {
         ctl__subcmd__completion)
             opts="-v -h --verbose --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ctl__subcmd__config)
+            opts="-o -q -v -h --server --api-key --output --color --quiet --icons --timestamps --context --config --certificate-authority --insecure-skip-tls-verify --verbose --help current-context get-contexts use-context view help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json wide" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "text json wide" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --icons)
+                    COMPREPLY=($(compgen -W "auto unicode ascii" -- "${cur}"))
+                    return 0
+                    ;;
+                --timestamps)
+                    COMPREPLY=($(compgen -W "local utc relative none" -- "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --certificate-authority)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ctl__subcmd__config__subcmd__current__subcmd__context)
+            opts="-v -h --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ctl__subcmd__config__subcmd__get__subcmd__contexts)
+            opts="-v -h --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ctl__subcmd__config__subcmd__help)
+            opts="current-context get-contexts use-context view help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ctl__subcmd__config__subcmd__help__subcmd__current__subcmd__context)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ctl__subcmd__config__subcmd__help__subcmd__get__subcmd__contexts)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ctl__subcmd__config__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ctl__subcmd__config__subcmd__help__subcmd__use__subcmd__context)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ctl__subcmd__config__subcmd__help__subcmd__view)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ctl__subcmd__config__subcmd__use__subcmd__context)
+            opts="-v -h --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ctl__subcmd__config__subcmd__view)
+            opts="-v -h --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -283,7 +525,7 @@ _ctl() {
             return 0
             ;;
         ctl__subcmd__help)
-            opts="deploy watch status list delete validate completion man server help"
+            opts="deploy watch status list delete validate completion man server config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -299,6 +541,76 @@ _ctl() {
         ctl__subcmd__help__subcmd__completion)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ctl__subcmd__help__subcmd__config)
+            opts="current-context get-contexts use-context view"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ctl__subcmd__help__subcmd__config__subcmd__current__subcmd__context)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ctl__subcmd__help__subcmd__config__subcmd__get__subcmd__contexts)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ctl__subcmd__help__subcmd__config__subcmd__use__subcmd__context)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ctl__subcmd__help__subcmd__config__subcmd__view)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -46,6 +46,7 @@ set edit:completion:arg-completer[ctl] = {|@words|
             cand completion 'Print a shell completion script to stdout'
             cand man 'Print the man page (roff) to stdout'
             cand server 'Run the bundled reference platform server'
+            cand config 'Show the config file''s contexts, or switch the current one'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'ctl;deploy'= {
@@ -208,6 +209,71 @@ set edit:completion:arg-completer[ctl] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'ctl;config'= {
+            cand --server 'Platform server base URL [default: http://localhost:8081]'
+            cand --api-key 'API key sent as `Authorization: Bearer` (falls back to IDP_API_KEY)'
+            cand -o 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --output 'Output format: human-readable text, or one JSON object per line on stdout'
+            cand --color 'When to use colour'
+            cand --icons 'Line markers: emoji, or plain ASCII such as `[ok]` (auto: ASCII under a non-UTF-8 locale)'
+            cand --timestamps 'Timestamp column of event lines'
+            cand --context 'Named context from the config file: its server and API key (overrides current-context)'
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/ctl/config.yaml, i.e. ~/.config/ctl/config.yaml]'
+            cand --certificate-authority 'PEM file of the certificate authorities to trust for an https server, instead of the system''s'
+            cand -q 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand --quiet 'Print only the essential output (event lines or JSON); no banners or notes'
+            cand --insecure-skip-tls-verify 'Do not check the https server''s certificate (insecure: for test servers only; warns on every run)'
+            cand -v 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand --verbose 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand current-context 'Print the config file''s current-context'
+            cand get-contexts 'List the config file''s contexts (-o json for scripts)'
+            cand use-context 'Set the config file''s current-context, keeping the rest of the file as written'
+            cand view 'Print the config file, with every literal api-key redacted'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'ctl;config;current-context'= {
+            cand -v 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand --verbose 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'ctl;config;get-contexts'= {
+            cand -v 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand --verbose 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'ctl;config;use-context'= {
+            cand -v 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand --verbose 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'ctl;config;view'= {
+            cand -v 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand --verbose 'More detail: event ids, providers and data; repeat (-vv) for full error chains'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'ctl;config;help'= {
+            cand current-context 'Print the config file''s current-context'
+            cand get-contexts 'List the config file''s contexts (-o json for scripts)'
+            cand use-context 'Set the config file''s current-context, keeping the rest of the file as written'
+            cand view 'Print the config file, with every literal api-key redacted'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'ctl;config;help;current-context'= {
+        }
+        &'ctl;config;help;get-contexts'= {
+        }
+        &'ctl;config;help;use-context'= {
+        }
+        &'ctl;config;help;view'= {
+        }
+        &'ctl;config;help;help'= {
+        }
         &'ctl;help'= {
             cand deploy 'Submit a Score spec to the platform server, and optionally watch it deploy'
             cand watch 'Follow an application''s events, or one deployment to its end'
@@ -218,6 +284,7 @@ set edit:completion:arg-completer[ctl] = {|@words|
             cand completion 'Print a shell completion script to stdout'
             cand man 'Print the man page (roff) to stdout'
             cand server 'Run the bundled reference platform server'
+            cand config 'Show the config file''s contexts, or switch the current one'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'ctl;help;deploy'= {
@@ -237,6 +304,20 @@ set edit:completion:arg-completer[ctl] = {|@words|
         &'ctl;help;man'= {
         }
         &'ctl;help;server'= {
+        }
+        &'ctl;help;config'= {
+            cand current-context 'Print the config file''s current-context'
+            cand get-contexts 'List the config file''s contexts (-o json for scripts)'
+            cand use-context 'Set the config file''s current-context, keeping the rest of the file as written'
+            cand view 'Print the config file, with every literal api-key redacted'
+        }
+        &'ctl;help;config;current-context'= {
+        }
+        &'ctl;help;config;get-contexts'= {
+        }
+        &'ctl;help;config;use-context'= {
+        }
+        &'ctl;help;config;view'= {
         }
         &'ctl;help;help'= {
         }

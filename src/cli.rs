@@ -9,6 +9,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 pub use crate::commands::completion::{CompletionArgs, ManArgs};
+pub use crate::commands::config::ConfigArgs;
 pub use crate::commands::delete::DeleteArgs;
 pub use crate::commands::deploy::DeployArgs;
 pub use crate::commands::list::ListArgs;
@@ -344,6 +345,8 @@ pub enum Command {
     Man(ManArgs),
     /// Run the bundled reference platform server
     Server(ServerArgs),
+    /// Show the config file's contexts, or switch the current one
+    Config(ConfigArgs),
 }
 
 /// How results are written to stdout.

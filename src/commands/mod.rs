@@ -8,6 +8,7 @@
 //! `man` and `server` need no client settings at all.
 
 pub mod completion;
+pub mod config;
 pub mod delete;
 pub mod deploy;
 mod follow;
@@ -58,6 +59,7 @@ fn dispatch(cli: Cli) -> Result<ExitStatus, Error> {
             .map_err(Error::from),
         Command::Completion(args) => completion::run(&args),
         Command::Man(args) => completion::man(&args),
+        Command::Config(args) => config::run(&args, global, &env),
         Command::Validate(args) => validate::run(&args, &Settings::resolve_local(global, &env)?),
         Command::Deploy(args) => client_runtime()?.block_on(deploy::run(args, settings()?)),
         Command::Watch(args) => client_runtime()?.block_on(watch::run(args, settings()?)),

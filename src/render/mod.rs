@@ -172,6 +172,10 @@ pub struct Reporter {
     /// The server runs inside this command (`deploy --local`) and stops with it: there is no
     /// deployment left to reattach to.
     local_server: bool,
+    /// ` (context NAME, server URL)` when a config-file context is in use, for the banners:
+    /// with several contexts, "which server is this going to?" must be answered before it
+    /// goes. The URL's password is hidden.
+    context_note: Option<String>,
 }
 
 /// A failure text shorter than this is repeated as it is: referring to it would not be shorter.
@@ -237,6 +241,13 @@ impl Reporter {
             line: String::with_capacity(256),
             shown_errors: Vec::new(),
             local_server: false,
+            context_note: settings.context.as_ref().map(|name| {
+                format!(
+                    " (context {}, server {})",
+                    text::sanitize(name),
+                    text::sanitize(&crate::settings::redact_url(&settings.server))
+                )
+            }),
         }
     }
 
@@ -362,7 +373,8 @@ impl Reporter {
 
     /// `📤 Submitting Score specification: NAME`.
     pub fn submitting(&mut self, app: &str) -> io::Result<()> {
-        let line = text::submitting(app, self.style_for_banner());
+        let mut line = text::submitting(app, self.style_for_banner());
+        line.push_str(self.context_note.as_deref().unwrap_or(""));
         self.banner(&line)
     }
 
@@ -370,17 +382,14 @@ impl Reporter {
     pub fn watching(&mut self, app: &str) -> io::Result<()> {
         let mut line = text::submitted(self.style_for_banner());
         line.push('\n');
-        line.push_str(&text::watching_header(app, self.style_for_banner()));
+        line.push_str(&self.watching_header(app, None));
         self.banner(&line)?;
         self.begin_log(app)
     }
 
     /// The header of `ctl watch` (no submission came first).
     pub fn watching_only(&mut self, app: &str, deployment_id: Option<&str>) -> io::Result<()> {
-        let mut header = text::watching_header(app, self.style_for_banner());
-        if let Some(id) = deployment_id {
-            header = header.replacen(app, &format!("{app} (deployment {id})"), 1);
-        }
+        let header = self.watching_header(app, deployment_id);
         self.banner(&header)?;
         self.begin_log(app)
     }
@@ -414,6 +423,21 @@ impl Reporter {
             ));
         }
         self.emit(Stream::Out, &line)
+    }
+
+    /// The watch header, its middle line naming the deployment and the context, if any.
+    fn watching_header(&self, app: &str, deployment_id: Option<&str>) -> String {
+        let header = text::watching_header(app, self.style_for_banner());
+        let mut suffix = deployment_id
+            .map(|id| format!(" (deployment {id})"))
+            .unwrap_or_default();
+        suffix.push_str(self.context_note.as_deref().unwrap_or(""));
+        let mut lines: Vec<&str> = header.split('\n').collect();
+        let named = format!("{}{suffix}", lines.get(1).copied().unwrap_or(""));
+        if let Some(line) = lines.get_mut(1) {
+            *line = &named;
+        }
+        lines.join("\n")
     }
 
     fn style_for_banner(&self) -> &TextStyle {

@@ -7,6 +7,7 @@
 mod support;
 
 mod commands;
+mod config;
 mod deploy;
 mod docs;
 mod hardening;
