@@ -288,6 +288,20 @@ fn documented_examples_parse_and_match_what_the_program_writes() {
     let deleted = ctl(&["delete", "hello", "-o", "json", "--server", url]).run();
     deleted.assert_code(0);
     real.extend(parse_lines(&deleted));
+    let config = temp_yaml(&format!(
+        "current-context: local\ncontexts:\n  local:\n    server: {url}\n  staging:\n    server: {url}\n    api-key-env: STAGING_KEY\n"
+    ));
+    let contexts = ctl(&[
+        "config",
+        "get-contexts",
+        "-o",
+        "json",
+        "--config",
+        config.path().to_str().unwrap(),
+    ])
+    .run();
+    contexts.assert_code(0);
+    real.extend(parse_lines(&contexts));
 
     // What kind of output a value is: its type, or for pass-through answers its key set.
     let kind = |v: &Value| match v["type"].as_str() {
