@@ -47,9 +47,6 @@ pub struct DeleteArgs {
 /// How a watched teardown ended.
 enum End {
     Deleted,
-    /// The server deleted the application record and left its resources (innominatus): what
-    /// is still there, as the server reports it after the delete.
-    RecordOnly(Vec<ResourceRecord>),
     /// `--timeout` elapsed after the server answered the delete.
     Timeout,
     /// `--timeout` elapsed before the server answered the delete (or before it was sent).
@@ -135,21 +132,16 @@ async fn watched(
                     .ok()
                     .and_then(Result::ok)
                     .unwrap_or_default();
-                if left.is_empty() {
-                    End::Deleted
-                } else {
-                    End::RecordOnly(left)
+                if !left.is_empty() {
+                    return record_only(app, &left, reporter, started.elapsed());
                 }
+                End::Deleted
             }
         },
     };
     let elapsed = started.elapsed();
-    if let End::RecordOnly(left) = &end {
-        return record_only(app, left, reporter, elapsed);
-    }
     let (outcome, status, error, state) = match end {
         End::Deleted => ("succeeded", ExitStatus::Success, None, "deleted"),
-        End::RecordOnly(_) => return Ok(ExitStatus::Success),
         End::Timeout => (
             "timeout",
             ExitStatus::Timeout,
